@@ -1,0 +1,263 @@
+"""The landmark cache: a folder of one compressed file per sample plus a manifest.
+
+Layout on disk::
+
+    CACHE_DIR/
+      manifest.jsonl      one JSON object per line (see ManifestEntry); the last line for an id wins
+      samples/<id>.npz    one LandmarkSequence per sample (islr.landmarks.sequence)
+      failures.csv        file,reason for inputs that could not be turned into landmarks
+
+Crash safety: a sample file is written to a temp file and renamed into place *before* its manifest
+line is appended (and fsynced), so the manifest never names a missing file; a killed writer can at
+worst leave a torn last manifest line, which readers ignore and the next writer repairs. Whole-
+manifest rewrites (e.g. ``islr labels`` setting splits) go through temp file + rename.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from islr.landmarks.sequence import (
+    LandmarkFileError,
+    LandmarkSequence,
+    atomic_write_bytes,
+    load_sequence,
+    sequence_to_bytes,
+)
+
+MANIFEST = "manifest.jsonl"
+FAILURES = "failures.csv"
+SAMPLES_DIR = "samples"
+
+
+class CacheError(RuntimeError):
+    """The cache folder is missing, empty, locked or inconsistent."""
+
+
+@dataclass
+class ManifestEntry:
+    """One sample of the cache.
+
+    ``id`` is unique in the cache and may contain ``/`` (e.g. ``Adjectives/1. loud/MVI_5177``);
+    ``path`` is relative to the cache root. ``label`` is the clean sign name (``loud``),
+    ``label_raw`` the folder name it came from (``1. loud``). ``split`` is ``train``, ``val``,
+    ``test`` or empty. ``source`` is the input file the sample came from; ``source_size`` and
+    ``source_mtime`` let a rerun skip inputs that have not changed.
+    """
+
+    id: str
+    path: str = ""
+    label: str = ""
+    label_raw: str = ""
+    split: str = ""
+    n_frames: int = 0
+    layout: str = ""
+    source: str = ""
+    source_size: int | None = None
+    source_mtime: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ManifestEntry:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def sample_path_for(sample_id: str) -> str:
+    """Relative path of the sample file for ``sample_id`` (ids are kept readable, not hashed)."""
+    parts = [p for p in sample_id.replace("\\", "/").split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise ValueError(f"invalid sample id {sample_id!r}")
+    return "/".join([SAMPLES_DIR, *parts]) + ".npz"
+
+
+class LandmarkCache:
+    """A landmark cache folder. Cheap to construct; reads the manifest on demand."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # ---- reading -----------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def failures_path(self) -> Path:
+        return self.root / FAILURES
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def entries(self, split: str | None = None, check_files: bool = True) -> list[ManifestEntry]:
+        """Manifest entries in first-seen order (last line per id wins), optionally one split."""
+        if not self.root.is_dir():
+            raise CacheError(f"{self.root}: no such cache folder")
+        by_id: dict[str, ManifestEntry] = {}
+        if self.manifest_path.is_file():
+            for entry in _read_manifest(self.manifest_path):
+                by_id[entry.id] = entry
+        out = list(by_id.values())
+        if check_files:
+            out = [e for e in out if (self.root / e.path).is_file()]
+        if split is not None:
+            out = [e for e in out if e.split == split]
+        return out
+
+    def require_entries(self, split: str | None = None) -> list[ManifestEntry]:
+        """Like :meth:`entries`, but an empty result is a :class:`CacheError` with a hint."""
+        entries = self.entries(split=split)
+        if not entries:
+            where = f" in split {split!r}" if split else ""
+            raise CacheError(
+                f"{self.root}: the cache has no samples{where}. Fill it with `islr extract`, "
+                "`islr import` or `islr synth`"
+                + (", and set splits with `islr labels`" if split else "")
+            )
+        return entries
+
+    def load(self, entry: ManifestEntry | str) -> LandmarkSequence:
+        if isinstance(entry, str):
+            matches = [e for e in self.entries(check_files=False) if e.id == entry]
+            if not matches:
+                raise CacheError(f"{self.root}: no sample with id {entry!r}")
+            entry = matches[0]
+        return load_sequence(self.root / entry.path)
+
+    def load_many(
+        self, entries: Iterable[ManifestEntry], workers: int = 4
+    ) -> list[LandmarkSequence]:
+        """Load samples in order; zlib releases the GIL, so a few threads help on big caches."""
+        paths = [self.root / e.path for e in entries]
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            return list(pool.map(load_sequence, paths))
+
+    def failures(self) -> list[tuple[str, str]]:
+        if not self.failures_path.is_file():
+            return []
+        with self.failures_path.open(newline="") as f:
+            rows = list(csv.reader(f))
+        return [(r[0], r[1]) for r in rows[1:] if len(r) >= 2]
+
+    # ---- writing -----------------------------------------------------------------------------
+    @contextmanager
+    def writer(self) -> Iterator[CacheWriter]:
+        """Exclusive write access (one writer per cache, also across processes)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock_file = (self.root / ".lock").open("a")
+        try:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CacheError(
+                    f"{self.root}: another islr process is writing to this cache; wait for it"
+                ) from None
+            yield CacheWriter(self)
+        finally:
+            lock_file.close()
+
+
+class CacheWriter:
+    """Adds samples, rewrites the manifest and records failures. Get one from ``cache.writer()``."""
+
+    def __init__(self, cache: LandmarkCache):
+        self.cache = cache
+        _repair_torn_tail(cache.manifest_path)
+
+    def add(self, seq: LandmarkSequence, entry: ManifestEntry) -> ManifestEntry:
+        """Save ``seq`` and append ``entry`` (its path, n_frames, layout filled in)."""
+        entry.path = entry.path or sample_path_for(entry.id)
+        entry.n_frames = seq.n_frames
+        entry.layout = seq.layout
+        atomic_write_bytes(self.cache.root / entry.path, sequence_to_bytes(seq))
+        self.append_entries([entry])
+        return entry
+
+    def add_bytes(self, payload: bytes, entry: ManifestEntry) -> ManifestEntry:
+        """Like :meth:`add` for a sequence already serialised (e.g. by a worker process)."""
+        entry.path = entry.path or sample_path_for(entry.id)
+        atomic_write_bytes(self.cache.root / entry.path, payload)
+        self.append_entries([entry])
+        return entry
+
+    def append_entries(self, entries: Iterable[ManifestEntry]) -> None:
+        lines = "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in entries)
+        with self.cache.manifest_path.open("a", encoding="utf-8") as f:
+            f.write(lines)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def rewrite(self, entries: Iterable[ManifestEntry]) -> None:
+        """Replace the whole manifest atomically (one line per entry)."""
+        text = "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in entries)
+        atomic_write_bytes(self.cache.manifest_path, text.encode("utf-8"))
+
+    def record_failure(self, file: str, reason: str) -> None:
+        path = self.cache.failures_path
+        new = not path.is_file()
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        if new:
+            w.writerow(["file", "reason"])
+        w.writerow([file, " ".join(reason.split())])
+        with path.open("a", newline="", encoding="utf-8") as f:
+            f.write(buf.getvalue())
+
+    def clear_failures(self, files: Iterable[str]) -> None:
+        """Forget earlier failures of ``files`` (they are being retried)."""
+        files = set(files)
+        old = self.cache.failures()
+        keep = [(f, r) for f, r in old if f not in files]
+        if len(keep) == len(old):
+            return
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["file", "reason"])
+        w.writerows(keep)
+        atomic_write_bytes(self.cache.failures_path, buf.getvalue().encode("utf-8"))
+
+
+def _read_manifest(path: Path) -> Iterator[ManifestEntry]:
+    with path.open(encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            yield ManifestEntry.from_dict(json.loads(line))
+        except (json.JSONDecodeError, TypeError) as e:
+            if n == len(lines) - 1:  # a torn last line from a killed writer: ignore it
+                continue
+            raise CacheError(f"{path}: line {n + 1} is not a manifest entry ({e})") from e
+
+
+def _repair_torn_tail(path: Path) -> None:
+    """Drop an incomplete last line left by a killed writer, so appends start on a fresh line."""
+    if not path.is_file():
+        return
+    raw = path.read_bytes()
+    if not raw or raw.endswith(b"\n"):
+        return
+    cut = raw.rfind(b"\n") + 1
+    atomic_write_bytes(path, raw[:cut])
+
+
+def load_cache_arrays(
+    root: str | Path, split: str | None = None
+) -> tuple[list[ManifestEntry], list[LandmarkSequence]]:
+    """All samples (optionally one split) of the cache at ``root``, loaded into memory."""
+    cache = LandmarkCache(root)
+    entries = cache.require_entries(split)
+    try:
+        return entries, cache.load_many(entries)
+    except LandmarkFileError as e:
+        raise CacheError(f"{root}: {e}") from e
