@@ -183,3 +183,50 @@ def convert(data, source: Layout, target: Layout):
             if mp in src_pos:
                 out[:, dst_off + j] = data[:, src_off + src_pos[mp]]
     return out
+
+
+# Left/right counterparts, used to mirror a signer (a left-handed signer is a mirrored one).
+POSE_MIRROR_PAIRS = [
+    (1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
+    (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32),
+]  # fmt: skip
+FACE_MIRROR_PAIRS = [
+    # lips: outer then inner contour; 0, 17, 13, 14 lie on the midline
+    (61, 291), (185, 409), (40, 270), (39, 269), (37, 267), (146, 375), (91, 321), (181, 405),
+    (84, 314), (78, 308), (191, 415), (80, 310), (81, 311), (82, 312), (95, 324), (88, 318),
+    (178, 402), (87, 317),
+    # eyebrows and eyes
+    (70, 300), (63, 293), (105, 334), (66, 296), (107, 336),
+    (33, 263), (133, 362), (159, 386), (145, 374),
+]  # fmt: skip
+
+
+def mirrored_point(component: str, index: int) -> tuple[str, int]:
+    """The (component, index) that point ``component[index]`` becomes when the signer is mirrored."""
+    if component == "left_hand":
+        return "right_hand", index
+    if component == "right_hand":
+        return "left_hand", index
+    pairs = {"pose": POSE_MIRROR_PAIRS, "face": FACE_MIRROR_PAIRS}.get(component, [])
+    for a, b in pairs:
+        if index == a:
+            return component, b
+        if index == b:
+            return component, a
+    return component, index
+
+
+def mirror_permutation(layout: Layout) -> list[int]:
+    """Row order that swaps every point of ``layout`` with its left/right counterpart."""
+    perm = []
+    for part in layout.parts:
+        for i in part.indices:
+            component, j = mirrored_point(part.component, i)
+            try:
+                perm.append(layout.index(component, j))
+            except KeyError:
+                raise ValueError(
+                    f"layout {layout.name!r} cannot be mirrored: it has {part.component}[{i}] "
+                    f"but not its counterpart {component}[{j}]"
+                ) from None
+    return perm

@@ -1,0 +1,72 @@
+"""Settings of the input pipeline and of the augmentations (plain dataclasses, YAML-friendly)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Upper-body pose points that carry signing information: nose, eyes, ears, mouth corners,
+# shoulders, elbows, wrists. Hips and legs are often out of frame in sign videos.
+UPPER_BODY_POSE = [0, 2, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+
+
+@dataclass
+class FeatureConfig:
+    """What the model sees of a landmark sequence.
+
+    ``points`` maps a MediaPipe component to the indices to use (``"all"`` = every point the layout
+    stores); components the data's layout lacks are an error at training time. ``coords`` picks
+    ``"xy"`` or ``"xyz"`` (MediaPipe advises against using pose z). ``seq_len`` is the number of
+    frames every sequence is resampled to.
+    """
+
+    seq_len: int = 60
+    coords: str = "xy"
+    points: dict[str, list[int] | str] = field(
+        default_factory=lambda: {
+            "left_hand": "all",
+            "right_hand": "all",
+            "pose": list(UPPER_BODY_POSE),
+        }
+    )
+    normalize: bool = True  # centre on the shoulders' midpoint, scale by shoulder width
+    hand_relative: bool = True  # add hand points relative to their wrist, scaled by hand size
+    motion: bool = True  # add first and second differences over time
+    presence: bool = True  # add per-frame detected flags per component
+
+    def __post_init__(self) -> None:
+        if self.coords not in ("xy", "xyz"):
+            raise ValueError(f"coords must be 'xy' or 'xyz', got {self.coords!r}")
+        if self.seq_len < 4:
+            raise ValueError(f"seq_len must be at least 4, got {self.seq_len}")
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentations: each has a probability ``p_*`` and a range.
+
+    The seed's seven (time warp, noise, rotation, scaling, masking, temporal shift, mixup), plus
+    mirror (a left-handed signer) and an affine shear/shift.
+    """
+
+    p_time_warp: float = 0.5
+    speed_range: tuple[float, float] = (0.6, 1.6)  # playback speed factor
+    warp_strength: float = 0.15  # non-linear warp of the time axis, fraction of the length
+    p_noise: float = 0.3
+    noise_std: float = 0.004  # in image-width units
+    p_rotate: float = 0.5
+    rotate_deg: float = 15.0
+    p_scale: float = 0.5
+    scale_range: tuple[float, float] = (0.75, 1.3)
+    aspect_jitter: float = 0.1  # independent x/y scale, fraction
+    p_shear_shift: float = 0.4
+    shear: float = 0.15
+    shift: float = 0.08
+    p_temporal_mask: float = 0.4
+    temporal_mask_frac: float = 0.2  # longest masked span, fraction of the length
+    p_spatial_mask: float = 0.4
+    hand_drop_frac: float = 0.3  # at most this fraction of a hand's detections dropped
+    p_temporal_shift: float = 0.3
+    shift_frac: float = 0.15  # frames trimmed/padded at the ends, fraction of the length
+    p_mirror: float = 0.5
+    p_mixup: float = 0.0
+    mixup_alpha: float = 0.4

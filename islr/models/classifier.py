@@ -1,0 +1,54 @@
+"""A sign classifier = the input preprocessing + a registered backbone, as one module.
+
+``SignClassifier`` takes raw landmarks ``(B, seq_len, n_points, n_coords)`` (NaN = missing) and
+returns logits, so a checkpoint or an exported ONNX file needs nothing else to predict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from islr.features.config import FeatureConfig
+from islr.features.preprocess import LandmarkPreprocessor
+from islr.landmarks import get_layout
+from islr.models.registry import create_model
+
+
+@dataclass
+class ModelConfig:
+    """Which backbone and its keyword arguments (see each model's constructor)."""
+
+    name: str = "conv_transformer"
+    kwargs: dict = field(default_factory=dict)
+
+
+class SignClassifier(nn.Module):
+    def __init__(
+        self,
+        model: ModelConfig,
+        features: FeatureConfig,
+        layout: str,
+        n_coords: int,
+        n_classes: int,
+    ):
+        super().__init__()
+        self.layout = layout
+        self.n_points = get_layout(layout).n_points
+        self.n_coords = n_coords
+        self.seq_len = features.seq_len
+        if features.coords == "xyz" and n_coords < 3:
+            raise ValueError("features.coords is 'xyz' but the data has only x, y")
+        self.preprocess = LandmarkPreprocessor(layout, features)
+        self.backbone = create_model(
+            model.name, self.preprocess.n_features, n_classes, features.seq_len, **model.kwargs
+        )
+
+    def forward(self, landmarks: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.preprocess(landmarks))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from islr.features import FeatureConfig
+from islr.models import ModelConfig, SignClassifier, count_parameters, create_model, model_names
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_model_forward_backward(name):
+    torch.manual_seed(0)
+    kwargs = (
+        {"dim": 32, "stages": 1, "conv_blocks": 1}
+        if name == "conv_transformer"
+        else {"width": 32, "heads": 4, "layers": 1}
+    )
+    model = SignClassifier(
+        ModelConfig(name, kwargs), FeatureConfig(seq_len=12), "hands_pose75", 3, 5
+    )
+    x = torch.rand(3, 12, 75, 3)
+    x[0, :, 33:54] = float("nan")  # a missing hand
+    logits = model(x)
+    assert logits.shape == (3, 5) and torch.isfinite(logits).all()
+    logits.sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing}"
+
+
+def test_seed_transformer_matches_seed_size():
+    seed_features = FeatureConfig(
+        seq_len=60,
+        coords="xyz",
+        points={"left_hand": "all", "right_hand": "all", "pose": "all", "face": "all"},
+        normalize=False,
+        hand_relative=False,
+        motion=False,
+        presence=False,
+    )
+    model = SignClassifier(ModelConfig("seed_transformer"), seed_features, "holistic136", 3, 123)
+    assert model.preprocess.n_features == 408
+    assert 7.2e6 < count_parameters(model) < 7.5e6  # the seed reports 7.35M
+
+
+def test_unknown_model_is_clear():
+    with pytest.raises(KeyError, match="unknown model"):
+        create_model("nope", 10, 2, 8)
