@@ -43,3 +43,25 @@ def test_seed_transformer_matches_seed_size():
 def test_unknown_model_is_clear():
     with pytest.raises(KeyError, match="unknown model"):
         create_model("nope", 10, 2, 8)
+
+
+def test_checkpoint_roundtrip_same_predictions(tmp_path):
+    from islr.errors import ModelError
+    from islr.models import ModelSpec, load_classifier, save_checkpoint
+
+    spec = ModelSpec(
+        ModelConfig("conv_transformer", {"dim": 32, "stages": 1, "conv_blocks": 1}),
+        FeatureConfig(seq_len=12),
+        "hands_pose75",
+        3,
+        ["a", "b", "c"],
+    )
+    model = spec.build().eval()
+    x = torch.rand(2, 12, 75, 3)
+    path = save_checkpoint(tmp_path / "best.pt", spec, model.state_dict(), epoch=3)
+    again, spec2 = load_classifier(tmp_path)
+    torch.testing.assert_close(again(x), model(x))
+    assert spec2.labels == ["a", "b", "c"] and spec2.extra["epoch"] == 3
+    path.write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="not a readable checkpoint"):
+        load_classifier(path)

@@ -1,0 +1,114 @@
+"""Self-describing checkpoints: weights + everything needed to rebuild and feed the model.
+
+A checkpoint (``best.pt`` / ``last.pt``) is a ``torch.save`` dict::
+
+    format: "islr-checkpoint", format_version: 1, islr_version
+    model: ModelConfig as dict        features: FeatureConfig as dict
+    layout: layout name               n_coords: 2 or 3
+    labels: [sign names, index order] state_dict: the SignClassifier weights
+    extra: anything else (training config, epoch, metrics, optimiser state for --resume...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from islr import __version__
+from islr.errors import ModelError
+from islr.features.config import FeatureConfig
+from islr.landmarks import atomic_write_bytes
+from islr.models.classifier import ModelConfig, SignClassifier
+
+CHECKPOINT_FORMAT = "islr-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class ModelSpec:
+    """What a trained model is, apart from its weights."""
+
+    model: ModelConfig
+    features: FeatureConfig
+    layout: str
+    n_coords: int
+    labels: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> SignClassifier:
+        return SignClassifier(
+            self.model, self.features, self.layout, self.n_coords, len(self.labels)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": asdict(self.model),
+            "features": asdict(self.features),
+            "layout": self.layout,
+            "n_coords": self.n_coords,
+            "labels": list(self.labels),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], extra: dict | None = None) -> ModelSpec:
+        features = dict(d["features"])
+        return cls(
+            model=ModelConfig(**d["model"]),
+            features=FeatureConfig(**features),
+            layout=d["layout"],
+            n_coords=int(d["n_coords"]),
+            labels=list(d["labels"]),
+            extra=extra or {},
+        )
+
+
+def save_checkpoint(path: str | Path, spec: ModelSpec, state_dict: dict, **extra: Any) -> Path:
+    """Write a checkpoint atomically (a killed run never leaves a half ``best.pt``)."""
+    import io
+
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "islr_version": __version__,
+        **spec.to_dict(),
+        "state_dict": state_dict,
+        "extra": {**spec.extra, **extra},
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    path = Path(path)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw checkpoint dict, with clear errors for a missing or foreign file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "best.pt"
+    if not path.is_file():
+        raise ModelError(f"{path}: no such checkpoint (train one with `islr train`)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a corrupt file
+        raise ModelError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"{path}: not an islr checkpoint")
+    if payload.get("format_version", 0) > CHECKPOINT_VERSION:
+        raise ModelError(f"{path}: written by a newer islr; upgrade islr")
+    return payload
+
+
+def load_classifier(path: str | Path) -> tuple[SignClassifier, ModelSpec]:
+    """Rebuild the model of a checkpoint (eval mode) and its spec."""
+    payload = read_checkpoint(path)
+    spec = ModelSpec.from_dict(payload, payload.get("extra", {}))
+    model = spec.build()
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as e:
+        raise ModelError(f"{path}: weights do not fit the model they describe ({e})") from e
+    return model.eval(), spec
