@@ -33,6 +33,7 @@ from islr.landmarks.sequence import (
     sequence_to_bytes,
 )
 
+INCLUDE_IMAGE_SIZE = (1920, 1080)
 INCLUDE_JSON_EXTRACTOR = "include-keypoints-json (MediaPipe Hands + Pose, 2-D)"
 _BATCH = 64  # manifest lines appended (and fsynced) per batch; sample files are written first
 
@@ -174,7 +175,16 @@ def read_include_json(path: str | Path) -> tuple[LandmarkSequence, str, str]:
         layout=layout.name,
         source=path.name,
         extractor=INCLUDE_JSON_EXTRACTOR,
-        extra={"importer": "include-json", "uid": uid},
+        # INCLUDE videos are 16:9 landscape (1920x1080); the files do not say so, but the model input
+        # needs the aspect (islr.features.aspect_corrected). Checked on INCLUDE-50 train: the
+        # median nose-to-shoulder height / shoulder width is 1.04 in raw units and 0.59 once y is
+        # scaled by 1080/1920, as in videos of known size (FOOTBALL.pose 0.53, pose_viewer 0.62).
+        extra={
+            "importer": "include-json",
+            "uid": uid,
+            "image_width": INCLUDE_IMAGE_SIZE[0],
+            "image_height": INCLUDE_IMAGE_SIZE[1],
+        },
     )
     return seq, label.strip(), uid
 
@@ -278,7 +288,7 @@ def read_pose_file(path: str | Path, layout: str = "holistic136") -> LandmarkSeq
         fps=float(body.fps) if body.fps else None,
         source=path.name,
         extractor="pose-format .pose (MediaPipe Holistic)",
-        extra={"importer": "pose", "image_size": [int(width), int(height)]},
+        extra={"importer": "pose", "image_width": int(width), "image_height": int(height)},
     )
 
 
