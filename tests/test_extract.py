@@ -33,6 +33,9 @@ from islr.landmarks import HOLISTIC136
         ("clip.mp4", ("", "", "")),
         ("deep/er/Cat/7. dog/a.avi", ("dog", "7. dog", "Cat")),
         ("Cat\\7. dog\\a.avi", ("dog", "7. dog", "Cat")),
+        # INCLUDE keeps some takes in an Extra/ sub-folder of the sign folder
+        ("Places/19. House/Extra/MVI_3439.MOV", ("House", "19. House", "Places")),
+        ("Adjectives/79. short/extra/MVI_1.MOV", ("short", "79. short", "Adjectives")),
     ],
 )
 def test_label_from_path(rel, expected):

@@ -76,8 +76,10 @@ def test_official_lists_give_each_sample_its_split(include50_tree):
     assert any(n > 1 for n in stems.values())
     report = apply_labels(
         cache,
-        LabelsConfig(split_lists=splits, list_prefix="include50", min_samples=1),
+        LabelsConfig(split_lists=splits, list_prefix="include50"),
     )
+    # takes kept in an `Extra/` sub-folder belong to the sign folder above it
+    assert not {e.label for e in LandmarkCache(cache).entries()} & {"Extra", "extra"}
     assert report.split_mode == "lists"
     assert report.split_counts == {"train": 689, "val": 77, "test": 192}
     assert not report.list_match.unlisted and not report.list_match.ambiguous

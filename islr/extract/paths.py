@@ -56,12 +56,18 @@ def label_from_path(rel_path: str) -> tuple[str, str, str]:
     a plain ``loud/clip.mp4`` gives ``("loud", "loud", "")``; a video directly in the input folder
     gives ``("", "", "")`` (no label).
     """
-    parts = PurePosixPath(rel_path.replace("\\", "/")).parts
-    if len(parts) < 2:
+    folders = PurePosixPath(rel_path.replace("\\", "/")).parts[:-1]
+    if not folders:
         return "", "", ""
-    label_raw = parts[-2]
+    # INCLUDE keeps some takes in a sub-folder (`Places/19. House/Extra/MVI_3439.MOV`): the sign
+    # is the nearest numbered `N. word` folder, else the video's own folder.
+    sign_at = next(
+        (i for i in range(len(folders) - 1, -1, -1) if _NUMBER_PREFIX.match(folders[i])),
+        len(folders) - 1,
+    )
+    label_raw = folders[sign_at]
     label = _NUMBER_PREFIX.sub("", label_raw).strip()
-    category = parts[-3] if len(parts) >= 3 else ""
+    category = folders[sign_at - 1] if sign_at >= 1 else ""
     return label, label_raw, category
 
 
