@@ -48,7 +48,9 @@ def test_prepare_model_input_maps_layout_and_aspect():
     src = data[resample_indices(30, 16)]
     pose = src[:, HOLISTIC136.slice("pose")]
     np.testing.assert_allclose(out[:, HANDS_POSE75.slice("pose"), 0], pose[..., 0])
-    np.testing.assert_allclose(out[:, HANDS_POSE75.slice("pose"), 1], pose[..., 1] * 360 / 640, rtol=1e-6)
+    np.testing.assert_allclose(
+        out[:, HANDS_POSE75.slice("pose"), 1], pose[..., 1] * 360 / 640, rtol=1e-6
+    )
 
 
 def test_mirror_twice_is_identity_and_swaps_hands():
