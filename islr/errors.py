@@ -22,6 +22,10 @@ class VideoError(ValueError):
     """A video cannot be read or holds no signer."""
 
 
+class InputError(ValueError):
+    """Landmarks given for prediction have the wrong shape or hold Inf/NaN where not allowed."""
+
+
 USER_ERRORS: tuple[type[Exception], ...] = (
     CacheError,
     LandmarkFileError,
@@ -29,6 +33,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DatasetError,
     ModelError,
     VideoError,
+    InputError,
     FileNotFoundError,
     KeyError,
 )
