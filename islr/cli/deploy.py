@@ -1,0 +1,172 @@
+"""``islr predict``, ``islr export``, ``islr serve``: using a trained model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from islr.cli.common import console, fail, out, user_errors
+
+MODEL_HELP = "A training run folder (RUN_DIR with best.pt), a .pt checkpoint, or an .onnx model."
+
+
+def load_input(path: Path, layout: str):
+    """A video (extracted with MediaPipe Holistic), a cached ``.npz``, a ``.pose`` file or an
+    INCLUDE keypoint ``.json`` -> LandmarkSequence."""
+    from islr.errors import VideoError
+    from islr.extract import is_video_file
+    from islr.landmarks import LandmarkFileError, load_sequence
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if is_video_file(path):
+        from islr.extract import extract_video
+
+        return extract_video(path, layout=layout)
+    if suffix == ".npz":
+        return load_sequence(path)
+    if suffix in (".pose", ".json"):
+        from islr.datasets.importers import ImportFileError, read_include_json, read_pose_file
+
+        try:
+            if suffix == ".pose":
+                return read_pose_file(path, layout=layout)
+            return read_include_json(path)[0]
+        except ImportFileError as e:
+            raise LandmarkFileError(f"{path}: {e}") from None
+    raise VideoError(
+        f"{path}: unknown input type {suffix or '(no extension)'}; give a video, a landmark "
+        ".npz from a cache, a .pose file or an INCLUDE keypoint .json"
+    )
+
+
+def predict(
+    model: Path = typer.Argument(..., help=MODEL_HELP),
+    inputs: list[Path] = typer.Argument(
+        ..., help="Videos, cached landmark .npz files, .pose files or INCLUDE .json files."
+    ),
+    top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many signs to list."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of tables."),
+    threads: int = typer.Option(0, "--threads", help="Classifier threads (0 = default)."),
+) -> None:
+    """Predict the sign of each input. A bad input is reported and skipped (exit code 1)."""
+    from islr.inference import Engine
+
+    with user_errors():
+        engine = Engine.load(model, threads=threads or None)
+    from islr.errors import USER_ERRORS
+
+    failed = 0
+    for path in inputs:
+        try:
+            seq = load_input(path, engine.layout)
+            top = engine.predict(seq, top_k=top_k)
+        except USER_ERRORS as e:
+            failed += 1
+            message = str(e)
+            if as_json:
+                out.print_json(json.dumps({"input": str(path), "error": message}))
+            else:
+                console.print(f"[bold red]error:[/] {escape(message)}")
+            continue
+        if as_json:
+            record = {
+                "input": str(path),
+                "n_frames": seq.n_frames,
+                "top": [{"label": label, "prob": prob} for label, prob in top],
+            }
+            out.print(json.dumps(record), soft_wrap=True, highlight=False)
+        else:
+            table = Table(
+                "#", "sign", "probability", title=f"{escape(str(path))} ({seq.n_frames} frames)"
+            )
+            for rank, (label, prob) in enumerate(top, 1):
+                table.add_row(str(rank), escape(label), f"{prob:.1%}")
+            out.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+def export(
+    run_dir: Path = typer.Argument(..., help="A training run folder or a .pt checkpoint."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="The .onnx file to write."),
+    int8: bool = typer.Option(False, "--int8", help="Dynamic int8 quantisation of the weights."),
+    check: bool = typer.Option(
+        True, "--check/--no-check", help="Compare ONNX Runtime with PyTorch on random input."
+    ),
+) -> None:
+    """Export a checkpoint to ONNX (opset 17, dynamic batch, input pipeline in the metadata)."""
+    from islr.inference import export_onnx
+
+    with user_errors():
+        result = export_onnx(run_dir, out_path, int8=int8)
+    meta = result.metadata
+    table = Table(title="islr export", show_header=False)
+    table.add_row("file", escape(str(result.path)))
+    table.add_row("size", f"{result.bytes / 1e6:.2f} MB" + (" (int8)" if int8 else " (fp32)"))
+    table.add_row("model", f"{meta.get('model')}, {len(meta['labels'])} signs")
+    table.add_row(
+        "input 'landmarks'",
+        escape(
+            f"[batch, {meta['seq_len']}, {meta['n_points']}, {meta['n_coords']}] "
+            f"({meta['layout']['name']})"
+        ),
+    )
+    if check:
+        table.add_row("max |logit diff| vs PyTorch", f"{_parity(run_dir, result.path):.2e}")
+    out.print(table)
+
+
+def _parity(checkpoint: Path, onnx_path: Path) -> float:
+    import numpy as np
+
+    from islr.inference import Engine
+
+    torch_engine, onnx_engine = Engine.load(checkpoint), Engine.load(onnx_path)
+    rng = np.random.default_rng(0)
+    shape = (4, torch_engine.seq_len, torch_engine.n_points, torch_engine.n_coords)
+    batch = rng.random(shape, dtype=np.float32)
+    batch[0, :, : shape[2] // 3] = np.nan  # some points never detected
+    batch[1, ::3] = np.nan  # some frames missing
+    diff = torch_engine.logits_batch(batch) - onnx_engine.logits_batch(batch)
+    return float(np.abs(diff).max())
+
+
+def serve(
+    model: Path = typer.Argument(..., help=MODEL_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", help="Largest video upload."),
+    max_frames: int = typer.Option(1000, "--max-frames", help="Most frames per /v1/predict."),
+    threads: int = typer.Option(0, "--threads", help="Classifier threads (0 = default)."),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log requests."),
+) -> None:
+    """Serve the model: HTTP API, WebSocket stream and the web page (docs at /docs)."""
+    import uvicorn
+
+    from islr.serving.app import ServeConfig, create_app
+
+    if max_upload_mb <= 0 or max_frames < 1:
+        raise fail("--max-upload-mb and --max-frames must be positive")
+    config = ServeConfig(
+        max_upload_mb=max_upload_mb, max_frames=max_frames, threads=threads or None
+    )
+    with user_errors():
+        app = create_app(model, config)
+    engine = app.state.engine
+    console.print(
+        f"serving {escape(str(model))} ({engine.backend}, {len(engine.labels)} signs) on "
+        f"http://{host}:{port}/  (API docs: /docs)"
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict)
+    app.command("export")(export)
+    app.command("serve")(serve)

@@ -1,0 +1,205 @@
+"""Checkpoint -> ONNX: the whole classifier (normalisation included) with its input contract.
+
+The exported graph takes ``landmarks`` float32 ``[batch, seq_len, n_points, n_coords]`` (NaN =
+not detected) and returns ``logits`` ``[batch, n_classes]``. Everything a client needs to feed it
+(labels, layout and its parts, seq_len, resampling rule, feature settings) is stored as JSON in the
+ONNX ``metadata_props`` under the key ``"islr"``, so the ``.onnx`` file alone is enough.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from islr import __version__
+from islr.errors import ModelError
+from islr.landmarks import atomic_write_bytes, get_layout
+
+METADATA_KEY = "islr"
+INPUT_NAME = "landmarks"
+OUTPUT_NAME = "logits"
+OPSET = 17
+RESAMPLE_RULE = "nearest-centre"
+
+
+def model_metadata(spec: Any) -> dict[str, Any]:
+    """The contract's ``"islr"`` metadata for a :class:`~islr.models.ModelSpec`."""
+    layout = get_layout(spec.layout)
+    return {
+        "labels": list(spec.labels),
+        "layout": layout.to_dict(),
+        "n_points": layout.n_points,
+        "n_coords": int(spec.n_coords),
+        "seq_len": int(spec.features.seq_len),
+        "resample": RESAMPLE_RULE,
+        "version": __version__,
+        "model": spec.model.name,
+        "model_kwargs": dict(spec.model.kwargs),
+        "features": asdict(spec.features),
+        "input": INPUT_NAME,
+        "output": OUTPUT_NAME,
+    }
+
+
+def read_onnx_metadata(model_bytes_or_path: bytes | str | Path) -> dict[str, Any]:
+    """The ``"islr"`` metadata of an ONNX model; :class:`ModelError` when absent or broken."""
+    import onnx
+
+    where = "the ONNX model"
+    try:
+        if isinstance(model_bytes_or_path, bytes):
+            proto = onnx.load_model_from_string(model_bytes_or_path)
+        else:
+            where = str(model_bytes_or_path)
+            proto = onnx.load(str(model_bytes_or_path), load_external_data=False)
+    except Exception as e:  # protobuf raises DecodeError and friends
+        raise ModelError(f"{where}: not a readable ONNX model ({type(e).__name__})") from e
+    props = {p.key: p.value for p in proto.metadata_props}
+    return parse_metadata(props.get(METADATA_KEY), where)
+
+
+def parse_metadata(text: str | None, where: str) -> dict[str, Any]:
+    """Parse and check the ``"islr"`` JSON of a model."""
+    if text is None:
+        raise ModelError(
+            f"{where}: no {METADATA_KEY!r} metadata (export the model with `islr export`)"
+        )
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{where}: the {METADATA_KEY!r} metadata is not JSON ({e.msg})") from e
+    missing = [k for k in ("labels", "layout", "n_points", "n_coords", "seq_len") if k not in meta]
+    if missing:
+        raise ModelError(f"{where}: the {METADATA_KEY!r} metadata lacks {', '.join(missing)}")
+    return meta
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_onnx` wrote."""
+
+    path: Path
+    bytes: int
+    int8: bool
+    metadata: dict[str, Any]
+
+
+def onnx_bytes_from_checkpoint(checkpoint: str | Path) -> bytes:
+    """Export a checkpoint (RUN_DIR or ``.pt``) to fp32 ONNX bytes with metadata."""
+    from islr.models import load_classifier
+
+    model, spec = load_classifier(checkpoint)
+    return onnx_bytes_from_model(model, spec)
+
+
+def onnx_bytes_from_model(model: Any, spec: Any) -> bytes:
+    """fp32 ONNX bytes of an eval-mode :class:`~islr.models.SignClassifier` and its spec."""
+    import onnx
+    import torch
+
+    model = model.eval()
+    example = torch.rand(2, spec.features.seq_len, model.n_points, spec.n_coords)
+    example[0, :, : model.n_points // 4] = float("nan")
+    buf = io.BytesIO()
+    # The legacy (TorchScript) exporter: the dynamo one fails on nn.TransformerEncoder here.
+    # Its tracer warnings concern shapes read in Python, which the parity tests cover.
+    # Gradients stay on: without them nn.TransformerEncoder takes its fused fast path
+    # (aten::_transformer_encoder_layer_fwd), which has no ONNX export.
+    model.requires_grad_(True)
+    with torch.enable_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            model,
+            (example,),
+            buf,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    proto = onnx.load_model_from_string(buf.getvalue())
+    _set_metadata(proto, model_metadata(spec))
+    proto.producer_name = "islr"
+    proto.producer_version = __version__
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _set_metadata(proto: Any, meta: dict[str, Any]) -> None:
+    for prop in list(proto.metadata_props):
+        if prop.key == METADATA_KEY:
+            proto.metadata_props.remove(prop)
+    entry = proto.metadata_props.add()
+    entry.key = METADATA_KEY
+    entry.value = json.dumps(meta)
+
+
+def quantize_int8(fp32_bytes: bytes) -> bytes:
+    """Dynamic int8 quantisation of the weights of MatMul/Gemm (metadata kept)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    meta = read_onnx_metadata(fp32_bytes)
+    with tempfile.TemporaryDirectory(prefix="islr-int8-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(fp32_bytes)
+        # Only the matrix products: int8 ConvInteger kernels are missing or slow in ONNX Runtime's
+        # CPU provider, and the depthwise convolutions hold few weights anyway.
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # it advises shape pre-processing on every call
+        try:
+            quantize_dynamic(
+                src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
+            )
+        finally:
+            root.setLevel(level)
+        proto = onnx.load(str(dst))
+    _set_metadata(proto, {**meta, "quantization": "dynamic-int8"})
+    return proto.SerializeToString()
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, int8: bool = False) -> ExportResult:
+    """Export ``checkpoint`` to ``out`` (written atomically); ``int8`` quantises dynamically."""
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise ModelError(f"{out}: the output file must end in .onnx")
+    if out.is_dir():
+        raise ModelError(f"{out} is a folder; give a file name like {out / 'model.onnx'}")
+    payload = onnx_bytes_from_checkpoint(checkpoint)
+    if int8:
+        payload = quantize_int8(payload)
+    atomic_write_bytes(out, payload)
+    return ExportResult(out, len(payload), int8, read_onnx_metadata(payload))
+
+
+def cached_onnx_bytes(checkpoint: str | Path, cache_dir: str | Path | None = None) -> bytes:
+    """ONNX bytes of a checkpoint, exported once and reused while the checkpoint is unchanged."""
+    import hashlib
+
+    path = Path(checkpoint)
+    ckpt = path / "best.pt" if path.is_dir() else path
+    if not ckpt.is_file():
+        raise ModelError(f"{ckpt}: no such checkpoint (train one with `islr train`)")
+    stat = ckpt.stat()
+    key = hashlib.sha256(
+        f"{ckpt.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{__version__}".encode()
+    ).hexdigest()[:16]
+    root = Path(cache_dir or os.environ.get("ISLR_CACHE", Path(tempfile.gettempdir()) / "islr"))
+    cached = root / "onnx" / f"{key}.onnx"
+    if cached.is_file():
+        return cached.read_bytes()
+    payload = onnx_bytes_from_checkpoint(ckpt)
+    with contextlib.suppress(OSError):  # a read-only cache only costs a re-export next time
+        atomic_write_bytes(cached, payload)
+    return payload

@@ -1,0 +1,258 @@
+"""Streaming segmentation: a live stream of landmark frames -> one prediction per sign.
+
+A pure state machine with no I/O (the web page's ``StreamSegmenter`` in
+``islr/serving/static/pipeline.js`` runs the same algorithm with the same settings).
+
+The algorithm, per frame at time ``t`` (seconds):
+
+1. **Activity.** The frame is *active* when at least one hand is detected and the hands are
+   moving: over the frames of the last ``still_seconds``, the bounding box of some hand's wrist
+   positions has a diagonal longer than ``still_fraction`` x the shoulder width (of the latest
+   frame with both shoulders; 1.0, i.e. the image width, without a pose). With less than
+   ``still_seconds / 2`` of history, a frame with a hand counts as moving.
+2. **Segments.** Resting, an active frame opens a segment. Every later frame is appended to it.
+   The segment *closes* after ``end_rest_seconds`` without an active frame, or when it has lasted
+   ``max_sign_seconds`` (a sliding cut for endless signing). On closing, trailing inactive frames
+   are dropped (the sign ends at its last active frame); a segment shorter than
+   ``min_sign_seconds`` is noise.
+3. **Events.** While a segment is open and lasted at least ``min_sign_seconds``, every
+   ``partial_every``-th active frame the segment so far is classified: a ``partial`` event with the
+   top signs. A closed segment is classified once: a ``sign`` event when the best probability
+   reaches ``threshold``, else a ``rest`` event (low confidence). Entering rest with no segment
+   open gives one ``rest`` event. So a stream of several signs separated by rests yields exactly
+   one ``sign`` per sign, never a flicker of changing labels.
+
+Events are plain dicts (JSON-ready): ``{"type": "partial", "top": [{"label", "prob"}...]}``,
+``{"type": "sign", "label", "prob", "start", "end", "top"}``, ``{"type": "rest"}``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from islr.landmarks import get_layout
+from islr.landmarks.layouts import HAND_WRIST, POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER
+
+Event = dict[str, Any]
+TIME_EPS = 1e-6  # frame times are sums of 1/fps: compare durations with this slack
+
+
+@dataclass
+class StreamConfig:
+    """Thresholds of the segmenter; times in seconds so they hold at any frame rate."""
+
+    threshold: float = 0.5  # a sign is reported only when its probability reaches this
+    min_sign_seconds: float = 0.3  # shorter active stretches are noise, not signs
+    end_rest_seconds: float = 0.4  # this long without activity ends a sign
+    max_sign_seconds: float = 4.0  # a longer segment is cut here and reported
+    still_seconds: float = 0.6  # window of the stillness test
+    still_fraction: float = 0.08  # wrist travel below this x shoulder width = still
+    partial_every: int = 3  # classify the open segment every this many active frames
+    fps: float = 30.0  # frame times when frames come without a timestamp
+    top_k: int = 3  # signs listed in partial and sign events
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.partial_every < 1 or self.fps <= 0 or self.top_k < 1:
+            raise ValueError("partial_every, fps and top_k must be positive")
+
+
+@dataclass
+class FrameSummary:
+    """What the activity test needs of one frame: wrist positions (x, y) and the body scale."""
+
+    hands: tuple[tuple[float, float] | None, ...]
+    scale: float | None
+
+
+def _point_row(layout_name: str, component: str, index: int) -> int | None:
+    layout = get_layout(layout_name)
+    try:
+        return layout.index(component, index)
+    except KeyError:
+        return None
+
+
+class FrameSummarizer:
+    """Extracts the wrist and shoulder points of a layout's frames."""
+
+    def __init__(self, layout: str):
+        self.hand_rows = [_point_row(layout, c, HAND_WRIST) for c in ("left_hand", "right_hand")]
+        self.shoulder_rows = (
+            _point_row(layout, "pose", POSE_LEFT_SHOULDER),
+            _point_row(layout, "pose", POSE_RIGHT_SHOULDER),
+        )
+
+    def __call__(self, frame: np.ndarray) -> FrameSummary:
+        def xy(row: int | None) -> tuple[float, float] | None:
+            if row is None:
+                return None
+            x, y = float(frame[row, 0]), float(frame[row, 1])
+            return None if np.isnan(x) or np.isnan(y) else (x, y)
+
+        left, right = (xy(r) for r in self.shoulder_rows)
+        scale = None
+        if left is not None and right is not None:
+            scale = float(np.hypot(left[0] - right[0], left[1] - right[1])) or None
+        return FrameSummary(tuple(xy(r) for r in self.hand_rows), scale)
+
+
+@dataclass
+class _Segment:
+    frames: list[np.ndarray] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    active_frames: int = 0
+    last_active: float = 0.0
+
+
+class SegmentTracker:
+    """Steps 1-2 of the algorithm: frames in, ``("partial"|"final"|"rest", ...)`` actions out."""
+
+    def __init__(self, config: StreamConfig | None = None):
+        self.config = config or StreamConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self.history: deque[tuple[float, FrameSummary]] = deque()
+        self.segment: _Segment | None = None
+        self.resting = True
+
+    def moving(self, t: float) -> bool:
+        cfg = self.config
+        recent = [s for ht, s in self.history if t - ht <= cfg.still_seconds]
+        scales = [s.scale for s in recent if s.scale]
+        scale = scales[-1] if scales else 1.0
+        for hand in range(2):
+            points = [s.hands[hand] for s in recent if s.hands[hand] is not None]
+            if len(points) < 2:
+                continue
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            travel = float(np.hypot(max(xs) - min(xs), max(ys) - min(ys)))
+            if travel > cfg.still_fraction * scale:
+                return True
+        oldest = next((ht for ht, _ in self.history if t - ht <= cfg.still_seconds), t)
+        return len(recent) < 2 or oldest > t - cfg.still_seconds * 0.5
+
+    def push(self, frame: np.ndarray, summary: FrameSummary, t: float) -> tuple[str, Any] | None:
+        """Feed one frame at time ``t``; returns an action or None."""
+        cfg = self.config
+        self.history.append((t, summary))
+        while self.history and t - self.history[0][0] > cfg.still_seconds:
+            self.history.popleft()
+        active = any(h is not None for h in summary.hands) and self.moving(t)
+
+        if self.segment is None:
+            if not active:
+                if self.resting:
+                    return None
+                self.resting = True
+                return ("rest", None)
+            self.resting = False
+            self.segment = _Segment(last_active=t)
+        seg = self.segment
+        seg.frames.append(frame)
+        seg.times.append(t)
+        if active:
+            seg.active_frames += 1
+            seg.last_active = t
+        duration = t - seg.times[0]
+        if not active and t - seg.last_active >= cfg.end_rest_seconds - TIME_EPS:
+            return self.close()
+        if duration >= cfg.max_sign_seconds - TIME_EPS:
+            return self.close()
+        if (
+            active
+            and duration >= cfg.min_sign_seconds - TIME_EPS
+            and seg.active_frames % cfg.partial_every == 0
+        ):
+            return ("partial", list(seg.frames))
+        return None
+
+    def flush(self) -> tuple[str, Any] | None:
+        """Close the open segment (end of the stream)."""
+        return self.close() if self.segment is not None else None
+
+    def close(self) -> tuple[str, Any]:
+        seg = self.segment
+        assert seg is not None
+        self.segment = None
+        n = len(seg.times)
+        while n > 1 and seg.times[n - 1] > seg.last_active:
+            n -= 1
+        start, end = seg.times[0], seg.times[n - 1]
+        if end - start < self.config.min_sign_seconds - TIME_EPS:
+            return ("rest", None)
+        return ("final", (seg.frames[:n], start, end))
+
+
+class StreamSegmenter:
+    """Frames of one stream in, events out (step 3); ``classify`` maps frames to probabilities.
+
+    ``classify(frames)`` gets a ``(T, n_points, n_coords)`` array of the segment (not resampled)
+    and returns ``(n_classes,)`` probabilities; with an :class:`~islr.inference.Engine`, use
+    ``lambda frames: engine.predict_batch([frames])[0]``.
+    """
+
+    def __init__(
+        self,
+        layout: str,
+        labels: list[str],
+        classify: Callable[[np.ndarray], np.ndarray],
+        config: StreamConfig | None = None,
+    ):
+        self.config = config or StreamConfig()
+        self.labels = list(labels)
+        self.classify = classify
+        self.summarize = FrameSummarizer(layout)
+        self.tracker = SegmentTracker(self.config)
+        self.n_frames = 0
+
+    def reset(self) -> None:
+        self.tracker.reset()
+        self.n_frames = 0
+
+    def push(self, frame: np.ndarray, t: float | None = None) -> list[Event]:
+        """One ``(n_points, n_coords)`` frame (NaN = not detected) at ``t`` seconds."""
+        if t is None:
+            t = self.n_frames / self.config.fps
+        self.n_frames += 1
+        action = self.tracker.push(frame, self.summarize(frame), float(t))
+        return self._events(action)
+
+    def flush(self) -> list[Event]:
+        """End of the stream: report the open segment, if any."""
+        return self._events(self.tracker.flush())
+
+    def _top(self, probs: np.ndarray) -> list[dict[str, Any]]:
+        order = np.argsort(-probs, kind="stable")[: self.config.top_k]
+        return [{"label": self.labels[i], "prob": round(float(probs[i]), 5)} for i in order]
+
+    def _events(self, action: tuple[str, Any] | None) -> list[Event]:
+        if action is None:
+            return []
+        kind, payload = action
+        if kind == "rest":
+            return [{"type": "rest"}]
+        if kind == "partial":
+            return [{"type": "partial", "top": self._top(self.classify(np.stack(payload)))}]
+        frames, start, end = payload
+        top = self._top(self.classify(np.stack(frames)))
+        best = top[0]
+        if best["prob"] < self.config.threshold:
+            return [{"type": "rest", "reason": "low confidence", "top": top}]
+        return [
+            {
+                "type": "sign",
+                "label": best["label"],
+                "prob": best["prob"],
+                "start": round(start, 3),
+                "end": round(end, 3),
+                "top": top,
+            }
+        ]

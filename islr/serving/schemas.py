@@ -1,0 +1,55 @@
+"""Request and response bodies of the HTTP API (they make the OpenAPI schema at ``/docs``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+Point = list[float] | None
+Frame = list[Point]
+
+
+class PredictRequest(BaseModel):
+    """One landmark sequence to classify."""
+
+    frames: list[Frame] = Field(
+        ...,
+        description="[T][N][C]: T frames of N points of C = 2 or 3 coordinates (x, y[, z]) as "
+        "MediaPipe gives them; null for a point that was not detected (NaN/Infinity are "
+        "rejected). Any T up to the server's --max-frames; it is resampled to the model's seq_len.",
+        min_length=1,
+    )
+    layout: str | None = Field(
+        None,
+        description="Layout of the N points (e.g. holistic136, hands_pose75); default: the "
+        "model's. Another known layout is mapped by MediaPipe point.",
+    )
+    top_k: int = Field(5, ge=1, le=1000, description="How many signs to return.")
+    image_width: int | None = Field(
+        None, gt=0, description="Source image width in pixels (with image_height: aspect fix)."
+    )
+    image_height: int | None = Field(None, gt=0, description="Source image height in pixels.")
+
+
+class SignProbability(BaseModel):
+    label: str
+    prob: float
+
+
+class Timing(BaseModel):
+    total: float = Field(..., description="Handling time in the server, ms.")
+    model: float = Field(..., description="Classifier time, ms.")
+    extract: float | None = Field(None, description="Landmark extraction time (videos), ms.")
+
+
+class PredictResponse(BaseModel):
+    label: str = Field(..., description="The most probable sign.")
+    prob: float
+    top: list[SignProbability]
+    n_frames: int = Field(..., description="Frames received (before resampling).")
+    timing_ms: Timing
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    backend: str

@@ -1,0 +1,141 @@
+"""Streaming segmentation: the pure state machine, and a synthetic stream of three signs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from islr.inference import SegmentTracker, StreamConfig, StreamSegmenter
+from islr.landmarks import get_layout
+from tests.test_inference_support import synthetic_labels, synthetic_run, synthetic_sign
+
+LAYOUT = "hands_pose75"
+
+
+def _frame(wrist_x: float | None, layout: str = LAYOUT) -> np.ndarray:
+    """A hands_pose75 frame: shoulders 0.2 apart, the right hand's wrist at ``wrist_x``."""
+    lay = get_layout(layout)
+    frame = np.full((lay.n_points, 3), np.nan, dtype=np.float32)
+    frame[lay.index("pose", 11)] = (0.6, 0.5, 0)
+    frame[lay.index("pose", 12)] = (0.4, 0.5, 0)
+    if wrist_x is not None:
+        frame[lay.slice("right_hand")] = (wrist_x, 0.7, 0)
+    return frame
+
+
+def _constant(probs: list[float]):
+    calls = []
+
+    def classify(frames: np.ndarray) -> np.ndarray:
+        calls.append(len(frames))
+        return np.asarray(probs)
+
+    return classify, calls
+
+
+def _stream(segmenter: StreamSegmenter, frames: list[np.ndarray]) -> list[dict]:
+    events = []
+    for frame in frames:
+        events += segmenter.push(frame)
+    return events + segmenter.flush()
+
+
+def _moving(n: int, start: float = 0.3) -> list[np.ndarray]:
+    return [_frame(start + 0.2 * np.sin(i / 3)) for i in range(n)]
+
+
+def test_absent_hands_give_no_events():
+    classify, calls = _constant([1.0, 0.0])
+    seg = StreamSegmenter(LAYOUT, ["x", "y"], classify)
+    assert _stream(seg, [_frame(None)] * 90) == []
+    assert calls == []
+
+
+def test_one_sign_between_rests_gives_one_sign_event_with_times():
+    classify, calls = _constant([0.1, 0.9])
+    seg = StreamSegmenter(LAYOUT, ["x", "y"], classify, StreamConfig(fps=30))
+    frames = [_frame(None)] * 30 + _moving(45) + [_frame(None)] * 30
+    events = _stream(seg, frames)
+    signs = [e for e in events if e["type"] == "sign"]
+    assert len(signs) == 1
+    assert signs[0]["label"] == "y" and signs[0]["prob"] == pytest.approx(0.9)
+    # the first frame with a hand has no motion yet: the sign starts one frame later
+    assert signs[0]["start"] == pytest.approx(31 / 30, abs=1e-3) and signs[0][
+        "end"
+    ] == pytest.approx(74 / 30, abs=1e-3)
+    assert [e["type"] for e in events].count("partial") >= 5  # live top-k while signing
+    assert events[-1]["type"] in ("sign", "rest")
+    assert max(calls) <= 45  # trailing rest frames are not classified with the sign
+
+
+def test_still_hands_are_rest_and_low_confidence_is_not_a_sign():
+    classify, _ = _constant([0.4, 0.6])
+    cfg = StreamConfig(threshold=0.7)
+    seg = StreamSegmenter(LAYOUT, ["x", "y"], classify, cfg)
+    events = _stream(seg, _moving(40) + [_frame(0.5)] * 60)
+    assert not [e for e in events if e["type"] == "sign"]
+    assert any(e["type"] == "rest" and e.get("reason") == "low confidence" for e in events)
+
+
+def test_endless_signing_is_cut_at_max_sign_seconds():
+    classify, _ = _constant([0.0, 1.0])
+    seg = StreamSegmenter(LAYOUT, ["x", "y"], classify, StreamConfig(max_sign_seconds=1.0))
+    events = _stream(seg, _moving(150))  # 5 s of motion
+    signs = [e for e in events if e["type"] == "sign"]
+    assert len(signs) == 5
+    assert all(s["end"] - s["start"] <= 1.0 + 2e-3 for s in signs)  # times rounded to ms
+
+
+def test_reset_and_timestamps():
+    classify, _ = _constant([0.0, 1.0])
+    seg = StreamSegmenter(LAYOUT, ["x", "y"], classify)
+    for i, frame in enumerate(_moving(10)):
+        seg.push(frame, t=i * 0.1)  # 10 fps given as timestamps
+    seg.reset()
+    assert seg.tracker.segment is None and seg.flush() == []
+
+
+def test_tracker_short_blip_is_noise():
+    tracker = SegmentTracker(StreamConfig())
+    summary = StreamSegmenter(LAYOUT, ["x"], lambda f: np.ones(1)).summarize
+    actions = []
+    frames = [_frame(None)] * 10 + _moving(4) + [_frame(None)] * 30
+    for i, frame in enumerate(frames):
+        actions.append(tracker.push(frame, summary(frame), i / 30))
+    assert [a for a in actions if a and a[0] in ("final", "partial")] == []
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="threshold"):
+        StreamConfig(threshold=1.5)
+
+
+def _rest_frames(last: np.ndarray, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    return [last + rng.normal(0, 0.0005, last.shape).astype(np.float32) for _ in range(n)]
+
+
+@pytest.mark.slow
+def test_three_synthetic_signs_in_a_stream_give_exactly_those_three():
+    from islr.inference import Engine
+
+    engine = Engine.load(synthetic_run())
+    labels = synthetic_labels()
+    rng = np.random.default_rng(7)
+    order = [2, 0, 1]
+    signs = [synthetic_sign(pos, 500 + i, signer=4 + i % 2) for i, pos in enumerate(order)]
+    frames: list[np.ndarray] = _rest_frames(signs[0].data[0], 30, rng)
+    for i, seq in enumerate(signs):
+        frames += list(seq.data)
+        if i == 1:  # hands drop out of view between these two
+            gap = seq.data[-1].copy()
+            gap[:42] = np.nan
+            frames += [gap] * 25
+        else:  # hands held still at rest
+            frames += _rest_frames(seq.data[-1], 30, rng)
+
+    segmenter = StreamSegmenter(
+        engine.layout, engine.labels, lambda f: engine.predict_batch([f])[0], StreamConfig()
+    )
+    events = _stream(segmenter, frames)
+    found = [e["label"] for e in events if e["type"] == "sign"]
+    assert found == [labels[pos] for pos in order], events
