@@ -70,7 +70,7 @@ def predict(
             failed += 1
             message = str(e)
             if as_json:
-                out.print_json(json.dumps({"input": str(path), "error": message}))
+                _print_json_line({"input": str(path), "error": message})
             else:
                 console.print(f"[bold red]error:[/] {escape(message)}")
             continue
@@ -80,7 +80,7 @@ def predict(
                 "n_frames": seq.n_frames,
                 "top": [{"label": label, "prob": prob} for label, prob in top],
             }
-            out.print(json.dumps(record), soft_wrap=True, highlight=False)
+            _print_json_line(record)
         else:
             table = Table(
                 "#", "sign", "probability", title=f"{escape(str(path))} ({seq.n_frames} frames)"
@@ -90,6 +90,10 @@ def predict(
             out.print(table)
     if failed:
         raise typer.Exit(1)
+
+
+def _print_json_line(record: dict) -> None:
+    out.print(json.dumps(record), soft_wrap=True, highlight=False, markup=False)
 
 
 def export(

@@ -116,6 +116,7 @@ def onnx_bytes_from_model(model: Any, spec: Any) -> bytes:
     model.requires_grad_(True)
     with torch.enable_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # "legacy exporter": chosen, see above
         torch.onnx.export(
             model,
             (example,),
