@@ -1,0 +1,146 @@
+"""`islr export`: ONNX parity with PyTorch for every registered model, the metadata contract,
+int8 quantisation (and its top-1 agreement on real INCLUDE-50 validation data)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from typer.testing import CliRunner
+
+from islr.cli import build_app
+from islr.errors import ModelError
+from islr.inference import Engine, export_onnx, read_onnx_metadata
+from islr.models import model_names
+from tests.conftest import shared_data
+from tests.test_inference_support import tiny_run
+
+
+def _inputs_with_nan(engine: Engine, batch: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, engine.seq_len, engine.n_points, engine.n_coords), dtype=np.float32)
+    x[0, :, 33:54] = np.nan  # a hand never detected
+    x[-1, ::2, 54:] = np.nan  # the other hand lost every other frame
+    x[batch // 2, 3:7] = np.nan  # whole frames missing
+    return x
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_onnx_matches_pytorch_with_nan_and_any_batch(name, tmp_path):
+    run = tiny_run(tmp_path / "run", name=name)
+    result = export_onnx(run, tmp_path / "model.onnx")
+    torch_engine, onnx_engine = Engine.load(run), Engine.load(result.path)
+    for batch in (1, 7):
+        x = _inputs_with_nan(torch_engine, batch)
+        expected = torch_engine.logits_batch(x)
+        got = onnx_engine.logits_batch(x)
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+
+
+def test_graph_and_metadata_follow_the_contract(tmp_path):
+    run = tiny_run(tmp_path / "run", layout="holistic136", seq_len=12, n_coords=3)
+    path = export_onnx(run, tmp_path / "m.onnx").path
+    proto = onnx.load(str(path))
+    assert [i.name for i in proto.graph.input] == ["landmarks"]
+    assert [o.name for o in proto.graph.output] == ["logits"]
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [12, 136, 3]
+    assert {o.domain: o.version for o in proto.opset_import}[""] == 17
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["islr"])
+    assert meta == read_onnx_metadata(path)
+    assert meta["labels"] == ["a", "b", "c", "d", "e"]
+    assert meta["layout"]["name"] == "holistic136"
+    assert [p["component"] for p in meta["layout"]["parts"]] == [
+        "left_hand", "right_hand", "pose", "face",
+    ]  # fmt: skip
+    assert len(meta["layout"]["parts"][3]["indices"]) == 61
+    assert (meta["n_points"], meta["n_coords"], meta["seq_len"]) == (136, 3, 12)
+    assert meta["resample"] == "nearest-centre" and meta["model"] == "conv_transformer"
+    assert meta["features"]["seq_len"] == 12 and "version" in meta
+
+
+def test_int8_keeps_metadata_is_smaller_and_close(tmp_path):
+    run = tiny_run(tmp_path / "run")
+    fp32 = export_onnx(run, tmp_path / "fp32.onnx")
+    int8 = export_onnx(run, tmp_path / "int8.onnx", int8=True)
+    assert int8.bytes < fp32.bytes
+    assert int8.metadata["quantization"] == "dynamic-int8"
+    assert {k: v for k, v in int8.metadata.items() if k != "quantization"} == fp32.metadata
+    a, b = Engine.load(fp32.path), Engine.load(int8.path)
+    x = _inputs_with_nan(a, 4)
+    assert np.abs(a.predict_prepared(x) - b.predict_prepared(x)).max() < 0.05
+
+
+def test_export_errors_and_atomic_write(tmp_path):
+    run = tiny_run(tmp_path / "run")
+    with pytest.raises(ModelError, match=r"must end in \.onnx"):
+        export_onnx(run, tmp_path / "model.bin")
+    with pytest.raises(ModelError, match="no such checkpoint"):
+        export_onnx(tmp_path / "nothing", tmp_path / "m.onnx")
+    export_onnx(run, tmp_path / "out" / "m.onnx")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["m.onnx"]  # no temp files left
+
+
+def test_cli_export_reports_size_and_parity(tmp_path):
+    run = tiny_run(tmp_path / "run", name="seed_transformer")
+    result = CliRunner().invoke(
+        build_app(), ["export", str(run), "--out", str(tmp_path / "m.onnx"), "--int8"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(int8)" in result.stdout and "vs PyTorch" in result.stdout
+    assert Engine.load(tmp_path / "m.onnx").labels == ["a", "b", "c", "d", "e"]
+    bad = CliRunner().invoke(build_app(), ["export", str(run), "--out", str(tmp_path / "x.txt")])
+    assert bad.exit_code == 2 and "must end in .onnx" in bad.output
+
+
+@pytest.mark.slow
+def test_int8_agrees_with_fp32_on_include50_val(tmp_path):
+    """A model trained briefly on INCLUDE-50 train; int8 vs fp32 top-1 on the 77 val videos."""
+    import torch
+
+    from islr.datasets.importers import import_include_json
+    from islr.features import FeatureConfig, prepare_model_input
+    from islr.landmarks import load_cache_arrays
+    from islr.models import ModelConfig, ModelSpec, save_checkpoint
+
+    root = shared_data("include50")
+    cache = tmp_path / "cache"
+    import_include_json(root / "train", cache, split="train")
+    import_include_json(root / "val", cache, split="val")
+    train_entries, train_seqs = load_cache_arrays(cache, "train")
+    val_entries, val_seqs = load_cache_arrays(cache, "val")
+    labels = sorted({e.label for e in train_entries})
+    seq_len = 24
+    spec = ModelSpec(
+        ModelConfig("conv_transformer", {"dim": 48, "stages": 1, "conv_blocks": 2}),
+        FeatureConfig(seq_len=seq_len),
+        "hands_pose75",
+        2,
+        labels,
+    )
+    x = torch.from_numpy(
+        np.stack([prepare_model_input(s, "hands_pose75", seq_len, 2) for s in train_seqs])
+    )
+    y = torch.tensor([labels.index(e.label) for e in train_entries])
+    torch.manual_seed(0)
+    model = spec.build()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=4e-3)
+    for _ in range(6):
+        model.train()
+        for batch in torch.randperm(len(x)).split(32):
+            loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    save_checkpoint(tmp_path / "run" / "best.pt", spec, model.eval().state_dict())
+    fp32 = Engine.load(export_onnx(tmp_path / "run", tmp_path / "fp32.onnx").path)
+    int8 = Engine.load(export_onnx(tmp_path / "run", tmp_path / "int8.onnx", int8=True).path)
+    fp32_top1 = fp32.predict_batch(val_seqs).argmax(axis=1)
+    int8_top1 = int8.predict_batch(val_seqs).argmax(axis=1)
+    truth = np.array([labels.index(e.label) for e in val_entries])
+    assert (fp32_top1 == truth).mean() > 0.3  # trained, not random (2% by chance)
+    agreement = (fp32_top1 == int8_top1).mean()
+    assert agreement >= 0.99, f"int8 agrees with fp32 on {agreement:.1%} of {len(truth)} videos"
