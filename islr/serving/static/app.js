@@ -1,0 +1,683 @@
+// The live page: webcam or a video file -> MediaPipe Holistic (in the browser) -> landmarks in the
+// model's layout -> classifier (onnxruntime-web in the browser, or the server over a WebSocket)
+// -> top-3 signs and a running transcript. All files come from this server (static/vendor/).
+import {
+  DEFAULT_STREAM_CONFIG,
+  StreamSegmenter,
+  aspectCorrected,
+  frameFromResults,
+  frameSummary,
+  layoutInfo,
+  modelInput,
+  softmax,
+  topK,
+} from "./pipeline.js";
+
+const TOP_K = 3;
+const MAX_SAMPLES = 200; // timing samples kept for the figures
+// Python's MediaPipe solution stamps frame n at n * 33.333 ms whatever the video's frame rate;
+// using the same clock for files keeps the landmark smoothing (time-based) identical.
+const FILE_FRAME_MS = 1000 / 30;
+
+const params = new URLSearchParams(location.search);
+const options = {
+  infer: params.get("infer") || "auto", // auto | browser | server
+  mpCpu: params.get("mpcpu") || "auto", // auto | 1 | 0
+  threshold: params.has("threshold") ? Number(params.get("threshold")) : DEFAULT_STREAM_CONFIG.threshold,
+  camera: params.get("camera") !== "0",
+};
+
+const $ = (id) => document.getElementById(id);
+const video = $("video");
+const overlay = $("overlay");
+const ctx = overlay.getContext("2d");
+
+// Everything the page knows, readable from tests and the console.
+const state = {
+  phase: "loading", // loading | ready | error
+  error: null,
+  options,
+  inferMode: null, // browser | server
+  mpCpuInference: null,
+  webglRenderer: null,
+  model: null,
+  source: null, // webcam | file | null
+  frames: 0,
+  framesWithPose: 0,
+  framesWithHands: 0,
+  framesDrawn: 0,
+  predictions: 0,
+  top: [],
+  transcript: [],
+  segment: "rest",
+  holisticMs: [],
+  modelMs: [],
+  delaysMs: [],
+  firstPredictionAt: null,
+  file: null,
+  lastInput: null,
+  lastLogits: null,
+};
+window.islrState = state;
+
+let holistic = null;
+let latestResults = null;
+let meta = null;
+let info = null;
+let classifier = null;
+let server = null;
+let segmenter = new StreamSegmenter({ threshold: options.threshold });
+let cameraStream = null;
+let loopToken = 0;
+
+// ---------------------------------------------------------------------------------------- UI
+
+function setStatus(text, isError = false) {
+  const el = $("status");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+function fail(message) {
+  state.phase = "error";
+  state.error = message;
+  setStatus(message, true);
+  $("stage-note").textContent = "";
+}
+
+function pushSample(list, value) {
+  list.push(value);
+  if (list.length > MAX_SAMPLES) list.shift();
+}
+
+const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+const fmt = (v, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : "–");
+
+function showTop(top) {
+  state.top = top;
+  const list = $("top");
+  list.replaceChildren(
+    ...top.map(({ label, prob }) => {
+      const li = document.createElement("li");
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      bar.style.width = `${Math.round(prob * 100)}%`;
+      const name = document.createElement("span");
+      name.textContent = label;
+      const pct = document.createElement("span");
+      pct.textContent = `${Math.round(prob * 100)}%`;
+      li.append(bar, name, pct);
+      return li;
+    }),
+  );
+}
+
+function showSegment(text) {
+  state.segment = text;
+  $("segment-state").textContent = text;
+}
+
+function addToTranscript(sign) {
+  state.transcript.push(sign);
+  const el = $("transcript");
+  if (state.transcript.length === 1) el.replaceChildren();
+  el.classList.remove("muted");
+  const word = document.createElement("span");
+  word.className = "word";
+  word.textContent = sign.label;
+  word.title = `${Math.round(sign.prob * 100)}%`;
+  el.append(word);
+}
+
+let lastStatsUpdate = 0;
+let fpsWindow = [];
+function updateStats(now) {
+  fpsWindow.push(now);
+  while (fpsWindow.length && now - fpsWindow[0] > 2000) fpsWindow.shift();
+  if (now - lastStatsUpdate < 250) return;
+  lastStatsUpdate = now;
+  state.fps = fpsWindow.length > 1 ? (1000 * (fpsWindow.length - 1)) / (now - fpsWindow[0]) : 0;
+  const rows = [
+    ["source", state.source ?? "–"],
+    ["classifier", state.inferMode === "browser" ? "in browser (onnxruntime-web, wasm)" : "server (WebSocket)"],
+    ["MediaPipe", state.mpCpuInference ? "CPU inference" : "GPU (WebGL) inference"],
+    ["model", meta ? `${meta.model ?? "?"} · ${meta.labels.length} signs · ${info.name}` : "–"],
+    ["landmark fps", fmt(state.fps)],
+    ["frames", `${state.frames} (hands in ${state.framesWithHands})`],
+    ["Holistic ms/frame", fmt(mean(state.holisticMs))],
+    ["model ms", fmt(mean(state.modelMs), 2)],
+    ["frame → prediction ms", fmt(mean(state.delaysMs))],
+  ];
+  $("stats").replaceChildren(
+    ...rows.flatMap(([k, v]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      return [dt, dd];
+    }),
+  );
+}
+
+// ------------------------------------------------------------------------------- drawing
+
+const COLORS = { pose: "#be4bdb", left_hand: "#fd7e14", right_hand: "#228be6", face: "#2f9e44" };
+const UPPER_BODY = (a, b) => a < 23 && b < 23; // legs are rarely in frame when signing
+
+function drawSkeleton(results, width, height) {
+  if (overlay.width !== width || overlay.height !== height) {
+    overlay.width = width;
+    overlay.height = height;
+  }
+  ctx.clearRect(0, 0, width, height);
+  const line = Math.max(2, width / 320);
+  const connect = (landmarks, connections, color, keep = () => true) => {
+    ctx.strokeStyle = color;
+    ctx.lineWidth = line;
+    ctx.beginPath();
+    for (const [a, b] of connections) {
+      if (!keep(a, b) || !landmarks[a] || !landmarks[b]) continue;
+      ctx.moveTo(landmarks[a].x * width, landmarks[a].y * height);
+      ctx.lineTo(landmarks[b].x * width, landmarks[b].y * height);
+    }
+    ctx.stroke();
+  };
+  const dots = (landmarks, indices, color, r) => {
+    ctx.fillStyle = color;
+    for (const i of indices) {
+      const p = landmarks[i];
+      if (!p) continue;
+      ctx.beginPath();
+      ctx.arc(p.x * width, p.y * height, r, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+  };
+  let drew = false;
+  if (results.poseLandmarks) {
+    connect(results.poseLandmarks, window.POSE_CONNECTIONS, COLORS.pose, UPPER_BODY);
+    drew = true;
+  }
+  if (results.faceLandmarks) {
+    const face = info.parts.find((p) => p.component === "face");
+    if (face) dots(results.faceLandmarks, face.indices, COLORS.face, line * 0.8);
+    drew = true;
+  }
+  for (const hand of ["left_hand", "right_hand"]) {
+    const landmarks = results[hand === "left_hand" ? "leftHandLandmarks" : "rightHandLandmarks"];
+    if (!landmarks) continue;
+    connect(landmarks, window.HAND_CONNECTIONS, COLORS[hand]);
+    dots(landmarks, landmarks.map((_, i) => i), COLORS[hand], line * 1.2);
+    drew = true;
+  }
+  if (drew) state.framesDrawn += 1;
+}
+
+// ---------------------------------------------------------------------------- classifiers
+
+/** The exported ONNX model run by onnxruntime-web (wasm backend, files served from vendor/). */
+class BrowserClassifier {
+  static async create(url) {
+    const ort = window.ort;
+    if (!ort) throw new Error("onnxruntime-web did not load (static/vendor/ort missing: run `make web`)");
+    ort.env.wasm.wasmPaths = new URL("static/vendor/ort/", document.baseURI).href;
+    // Threads need SharedArrayBuffer, which only cross-origin isolated pages get.
+    ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+    ort.env.wasm.proxy = false;
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+    return new BrowserClassifier(ort, session);
+  }
+
+  constructor(ort, session) {
+    this.ort = ort;
+    this.session = session;
+    this.inputName = session.inputNames.includes("landmarks") ? "landmarks" : session.inputNames[0];
+    this.outputName = session.outputNames.includes("logits") ? "logits" : session.outputNames[0];
+  }
+
+  /** frames: model-layout, aspect-corrected Float32Arrays -> {probs, logits, ms}. */
+  async classify(frames) {
+    const nCoords = meta.n_coords;
+    const input = modelInput(frames, meta.seq_len, info.nPoints * nCoords);
+    const tensor = new this.ort.Tensor("float32", input, [1, meta.seq_len, info.nPoints, nCoords]);
+    const t0 = performance.now();
+    const out = await this.session.run({ [this.inputName]: tensor });
+    const ms = performance.now() - t0;
+    const logits = Array.from(out[this.outputName].data);
+    state.lastInput = Array.from(input);
+    state.lastLogits = logits;
+    pushSample(state.modelMs, ms);
+    return { probs: softmax(logits), logits, ms };
+  }
+}
+
+/** The server's classifier and segmenter, over WS /v1/stream (one JSON frame per message). */
+class ServerStream {
+  static async open() {
+    const url = new URL("v1/stream", document.baseURI);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(url);
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error(`cannot open the WebSocket ${url}`));
+    });
+    return new ServerStream(ws);
+  }
+
+  constructor(ws) {
+    this.ws = ws;
+    this.sentAt = [];
+    ws.onmessage = (message) => this.onEvent(JSON.parse(message.data));
+    ws.onclose = () => {
+      if (state.phase !== "error") setStatus("The server closed the stream; reload the page.", true);
+    };
+  }
+
+  send(frame, t0) {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const points = [];
+    for (let i = 0; i < info.nPoints; i++) {
+      const p = Array.from(frame.subarray(i * meta.n_coords, (i + 1) * meta.n_coords));
+      points.push(Number.isNaN(p[0]) ? null : p);
+    }
+    this.sentAt.push(t0);
+    if (this.sentAt.length > 64) this.sentAt.shift();
+    this.ws.send(JSON.stringify({ frame: points }));
+  }
+
+  reset() {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ reset: true }));
+  }
+
+  onEvent(event) {
+    const now = performance.now();
+    if (event.type === "partial" || event.type === "sign") {
+      const top = normaliseTop(event.top ?? [{ label: event.label, prob: event.prob }]);
+      if (this.sentAt.length) pushSample(state.delaysMs, now - this.sentAt[this.sentAt.length - 1]);
+      onPrediction(top, now);
+      if (event.type === "sign") addToTranscript({ label: event.label, prob: event.prob, start: event.start, end: event.end });
+      showSegment(event.type === "sign" ? `sign: ${event.label}` : "signing…");
+    } else if (event.type === "rest") {
+      showSegment("no sign");
+    } else if (event.type === "error") {
+      setStatus(`server: ${event.message ?? event.detail ?? "error"}`, true);
+    }
+  }
+}
+
+function normaliseTop(top) {
+  return top.map((t) => (Array.isArray(t) ? { label: t[0], prob: t[1] } : { label: t.label, prob: t.prob }));
+}
+
+function onPrediction(top, now) {
+  state.predictions += 1;
+  if (state.firstPredictionAt === null) state.firstPredictionAt = now;
+  showTop(top);
+}
+
+// ------------------------------------------------------------------------------ the pipeline
+
+/** One Holistic result: draw it, turn it into a model-layout frame, stream it to a classifier. */
+async function handleResults(results, frameInfo) {
+  const { t, t0, width, height } = frameInfo;
+  state.frames += 1;
+  if (results.poseLandmarks) state.framesWithPose += 1;
+  if (results.leftHandLandmarks || results.rightHandLandmarks) state.framesWithHands += 1;
+  drawSkeleton(results, width, height);
+
+  const raw = frameFromResults(results, info, meta.n_coords);
+  const frame = aspectCorrected(raw, meta.n_coords, width, height);
+  if (state.source === "file" && state.file) {
+    state.file.frames.push(Array.from(raw));
+    state.file.times.push(t);
+    state.file.modelFrames.push(frame);
+  }
+
+  if (state.inferMode === "server") {
+    server.send(frame, t0);
+  } else {
+    const action = segmenter.push(frame, frameSummary(frame, info, meta.n_coords), t);
+    await runAction(action, t0);
+  }
+  updateStats(performance.now());
+}
+
+async function runAction(action, t0) {
+  if (!action) return;
+  if (action.kind === "rest") {
+    showSegment("no sign");
+    return;
+  }
+  const { probs } = await classifier.classify(action.frames);
+  const top = topK(probs, meta.labels, TOP_K);
+  const now = performance.now();
+  if (t0 !== undefined) pushSample(state.delaysMs, now - t0);
+  onPrediction(top, now);
+  if (action.kind === "final") {
+    if (top[0].prob >= options.threshold) {
+      addToTranscript({ label: top[0].label, prob: top[0].prob, start: action.start, end: action.end });
+      showSegment(`sign: ${top[0].label}`);
+    } else {
+      showSegment("no sign (unsure)");
+    }
+  } else {
+    showSegment("signing…");
+  }
+}
+
+/** Holistic on one image; `timestampMs` pins MediaPipe's clock (files), else it uses real time. */
+async function sendToHolistic(image, timestampMs) {
+  const t0 = performance.now();
+  latestResults = null;
+  // The public send() always stamps frames with performance.now(); the solution's inner runner
+  // takes an explicit timestamp (ms). Version pinned in web/package.json, so this stays valid.
+  const inner = holistic.h;
+  if (timestampMs !== undefined && inner && typeof inner.send === "function") {
+    await inner.send({ image }, timestampMs);
+  } else {
+    await holistic.send({ image });
+  }
+  pushSample(state.holisticMs, performance.now() - t0);
+  return latestResults;
+}
+
+const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+
+async function cameraLoop(token) {
+  let lastTime = -1;
+  while (token === loopToken) {
+    if (video.readyState >= 2 && video.currentTime !== lastTime) {
+      lastTime = video.currentTime;
+      const t0 = performance.now();
+      const results = await sendToHolistic(video);
+      if (token !== loopToken) break;
+      if (results) {
+        await handleResults(results, { t: t0 / 1000, t0, width: video.videoWidth, height: video.videoHeight });
+      }
+    }
+    // Holistic runs synchronously and its promise settles in microtasks: without this the loop
+    // would never give the page a task turn (no painting, no input, no events).
+    await nextFrame();
+  }
+}
+
+async function startCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    $("stage-note").textContent = "No camera API here (the page needs http://localhost or https).";
+    return;
+  }
+  $("stage-note").textContent = "Asking for the camera…";
+  try {
+    cameraStream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+  } catch (e) {
+    $("stage-note").textContent = `No camera (${e.name}): open a video file instead.`;
+    return;
+  }
+  await resumeCamera();
+  $("camera").textContent = "Stop camera";
+}
+
+async function resumeCamera() {
+  video.srcObject = cameraStream;
+  video.removeAttribute("src");
+  await video.play();
+  holistic.reset();
+  segmenter.reset();
+  server?.reset();
+  state.source = "webcam";
+  $("stage-note").textContent = "";
+  setStatus(readyText());
+  cameraLoop(++loopToken);
+}
+
+function stopCamera() {
+  loopToken++;
+  cameraStream?.getTracks().forEach((track) => track.stop());
+  cameraStream = null;
+  video.srcObject = null;
+  state.source = null;
+  ctx.clearRect(0, 0, overlay.width, overlay.height);
+  $("stage-note").textContent = "Camera off.";
+  $("camera").textContent = "Start camera";
+}
+
+// ------------------------------------------------------------------------------ video files
+
+function once(target, event) {
+  return new Promise((resolve, reject) => {
+    target.addEventListener(event, resolve, { once: true });
+    target.addEventListener("error", () => reject(new Error("the browser cannot decode this video")), { once: true });
+  });
+}
+
+/** The frame period, from the timestamps of a few frames played (muted) from the start. */
+async function frameDuration() {
+  const times = [];
+  await new Promise((resolve) => {
+    const onFrame = (_now, metadata) => {
+      times.push(metadata.mediaTime);
+      if (times.length < 8 && !video.ended) video.requestVideoFrameCallback(onFrame);
+      else resolve();
+    };
+    video.requestVideoFrameCallback(onFrame);
+    video.play().catch(resolve);
+    setTimeout(resolve, 1500);
+  });
+  video.pause();
+  const steps = times.slice(1).map((t, i) => t - times[i]).filter((d) => d > 1e-4);
+  return steps.length ? Math.min(...steps) : 1 / 30;
+}
+
+/** Seek and wait until that frame is ready; resolves to its presentation time. */
+function seekTo(time) {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (mediaTime) => {
+      if (!done) {
+        done = true;
+        resolve(mediaTime);
+      }
+    };
+    video.requestVideoFrameCallback((_now, metadata) => finish(metadata.mediaTime));
+    video.addEventListener("seeked", () => setTimeout(() => finish(video.currentTime), 250), { once: true });
+    video.currentTime = time;
+  });
+}
+
+/** A whole video, frame by frame, through the same path as the webcam; then one clip prediction. */
+async function processFile(file) {
+  const wasCamera = state.source === "webcam";
+  loopToken++;
+  state.source = "file";
+  state.file = { name: file.name, status: "running", frames: [], times: [], modelFrames: [], top: null };
+  $("file-result").textContent = `Reading ${file.name}…`;
+  const url = URL.createObjectURL(file);
+  try {
+    video.srcObject = null;
+    video.src = url;
+    await once(video, "loadeddata");
+    const dt = await frameDuration();
+    holistic.reset();
+    segmenter.reset();
+    server?.reset();
+    let previous = -1;
+    let n = 0;
+    for (let k = 0; (k + 0.5) * dt < video.duration; k++) {
+      const mediaTime = await seekTo((k + 0.5) * dt);
+      if (mediaTime === previous) continue; // the same frame again (variable frame rate)
+      previous = mediaTime;
+      const t0 = performance.now();
+      const results = await sendToHolistic(video, n * FILE_FRAME_MS);
+      n += 1;
+      if (results) {
+        await handleResults(results, { t: mediaTime, t0, width: video.videoWidth, height: video.videoHeight });
+      }
+      $("file-result").textContent = `${file.name}: frame ${n}…`;
+    }
+    await finishFile(n);
+  } catch (e) {
+    state.file.status = "error";
+    state.file.error = String(e.message ?? e);
+    $("file-result").textContent = `${file.name}: ${state.file.error}`;
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  if (wasCamera && cameraStream) await resumeCamera();
+}
+
+async function finishFile(nFrames) {
+  const file = state.file;
+  if (state.inferMode === "server") {
+    // The server's segmenter saw the frames; ask it for the whole clip too.
+    const frames = file.modelFrames.map((f) => {
+      const points = [];
+      for (let i = 0; i < info.nPoints; i++) {
+        const p = Array.from(f.subarray(i * meta.n_coords, (i + 1) * meta.n_coords));
+        points.push(Number.isNaN(p[0]) ? null : p);
+      }
+      return points;
+    });
+    const response = await fetch("v1/predict", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ frames, layout: info.name, top_k: TOP_K }),
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(`v1/predict: ${body.detail ?? response.status}`);
+    file.top = normaliseTop(body.top ?? body.predictions ?? []);
+  } else {
+    await runAction(segmenter.flush());
+    if (file.modelFrames.length === 0) throw new Error("no frames could be read");
+    const { probs } = await classifier.classify(file.modelFrames);
+    file.top = topK(probs, meta.labels, TOP_K);
+  }
+  showTop(file.top);
+  file.status = "done";
+  const best = file.top[0];
+  $("file-result").textContent =
+    `${file.name}: ${nFrames} frames, hands in ${file.frames.filter((f) => hasHand(f)).length}; ` +
+    `whole clip: ${best.label} (${Math.round(best.prob * 100)}%)`;
+}
+
+function hasHand(frame) {
+  const nCoords = meta.n_coords;
+  return info.parts
+    .filter((p) => p.component.endsWith("_hand"))
+    .some((p) => !Number.isNaN(frame[p.offset * nCoords]));
+}
+
+// ---------------------------------------------------------------------------------- setup
+
+/** The WebGL renderer's name; software ones (SwiftShader, llvmpipe) make GPU inference crawl. */
+function webglRenderer() {
+  const gl = document.createElement("canvas").getContext("webgl2");
+  if (!gl) return null;
+  const ext = gl.getExtension("WEBGL_debug_renderer_info");
+  return String(ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+}
+
+export function chooseCpuInference(mode, renderer) {
+  if (mode === "1" || mode === "true") return true;
+  if (mode === "0" || mode === "false") return false;
+  return /swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer ?? "");
+}
+
+function readyText() {
+  const where = state.inferMode === "browser" ? "in the browser" : "on the server";
+  return `Ready: ${meta.labels.length} signs, classifier ${where}.`;
+}
+
+async function loadModelMetadata() {
+  const response = await fetch("v1/model");
+  if (!response.ok) throw new Error(`GET v1/model: HTTP ${response.status} (is a model loaded? islr serve --model …)`);
+  const m = await response.json();
+  for (const key of ["labels", "layout", "n_coords", "seq_len"]) {
+    if (m[key] === undefined) throw new Error(`the model metadata has no "${key}"`);
+  }
+  return m;
+}
+
+async function setUpClassifier() {
+  if (options.infer !== "server") {
+    try {
+      classifier = await BrowserClassifier.create("v1/model.onnx");
+      state.inferMode = "browser";
+      return;
+    } catch (e) {
+      if (options.infer === "browser") throw e;
+      console.warn("in-browser classifier unavailable, using the server:", e);
+    }
+  }
+  server = await ServerStream.open();
+  state.inferMode = "server";
+}
+
+async function setUpHolistic() {
+  if (!window.Holistic) throw new Error("MediaPipe Holistic did not load (static/vendor missing: run `make web`)");
+  state.webglRenderer = webglRenderer();
+  if (state.webglRenderer === null) throw new Error("this browser has no WebGL2, which MediaPipe Holistic needs");
+  state.mpCpuInference = chooseCpuInference(options.mpCpu, state.webglRenderer);
+  const base = new URL("static/vendor/holistic/", document.baseURI).href;
+  holistic = new window.Holistic({ locateFile: (file) => base + file });
+  holistic.setOptions({
+    // The same settings as the Python extractor (islr.extract.holistic.new_holistic).
+    modelComplexity: 1,
+    smoothLandmarks: true,
+    enableSegmentation: false,
+    refineFaceLandmarks: false,
+    minDetectionConfidence: 0.5,
+    minTrackingConfidence: 0.5,
+    useCpuInference: state.mpCpuInference,
+  });
+  holistic.onResults((results) => {
+    latestResults = results;
+  });
+  await holistic.initialize();
+}
+
+function wireControls() {
+  $("camera").addEventListener("click", () => (cameraStream ? stopCamera() : startCamera()));
+  $("clear").addEventListener("click", () => {
+    state.transcript = [];
+    $("transcript").replaceChildren();
+  });
+  $("file").addEventListener("change", (e) => {
+    if (e.target.files.length) processFile(e.target.files[0]);
+  });
+  const drop = $("drop");
+  drop.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    if (e.dataTransfer.files.length) processFile(e.dataTransfer.files[0]);
+  });
+}
+
+async function main() {
+  try {
+    setStatus("Loading the model…");
+    meta = await loadModelMetadata();
+    info = layoutInfo(meta.layout);
+    state.model = { name: meta.model, labels: meta.labels.length, layout: info.name, seqLen: meta.seq_len };
+    await setUpClassifier();
+    setStatus("Loading MediaPipe Holistic (about 30 MB)…");
+    await setUpHolistic();
+  } catch (e) {
+    fail(String(e.message ?? e));
+    return;
+  }
+  wireControls();
+  state.phase = "ready";
+  setStatus(readyText());
+  updateStats(performance.now());
+  if (options.camera) await startCamera();
+  else $("stage-note").textContent = "Camera off: start it or open a video file.";
+}
+
+main();

@@ -1,0 +1,219 @@
+// The page's input pipeline and streaming segmentation: pure functions, no DOM, no globals.
+// Mirrors the Python side (islr.features.prepare_model_input, islr.inference.streaming) so the
+// classifier sees identical input in training, in Python inference, on the server and here.
+
+// MediaPipe Holistic result field for each layout component. Holistic's leftHandLandmarks is the
+// signer's left hand (it follows pose wrist 15), as in Python's left_hand_landmarks.
+export const RESULT_FIELDS = {
+  left_hand: "leftHandLandmarks",
+  right_hand: "rightHandLandmarks",
+  pose: "poseLandmarks",
+  face: "faceLandmarks",
+};
+
+const POSE_LEFT_SHOULDER = 11;
+const POSE_RIGHT_SHOULDER = 12;
+const HAND_WRIST = 0;
+
+/** Where each component lives in a layout: {name, nPoints, parts: [{component, indices, offset}]}. */
+export function layoutInfo(layout) {
+  if (!layout || !Array.isArray(layout.parts) || layout.parts.length === 0) {
+    throw new Error("the model metadata has no layout.parts");
+  }
+  let offset = 0;
+  const parts = layout.parts.map((p) => {
+    if (!(p.component in RESULT_FIELDS)) throw new Error(`unknown component ${p.component}`);
+    const part = { component: p.component, indices: p.indices.slice(), offset };
+    offset += p.indices.length;
+    return part;
+  });
+  return { name: layout.name, nPoints: offset, parts };
+}
+
+/** Row of MediaPipe point `index` of `component` in the layout, or -1. */
+export function layoutRow(info, component, index) {
+  const part = info.parts.find((p) => p.component === component);
+  if (!part) return -1;
+  const j = part.indices.indexOf(index);
+  return j < 0 ? -1 : part.offset + j;
+}
+
+/**
+ * One Holistic result -> Float32Array(nPoints * nCoords) in the layout, coordinates exactly as
+ * MediaPipe gives them (normalised x, y; z), NaN where a component was not detected.
+ */
+export function frameFromResults(results, info, nCoords) {
+  const frame = new Float32Array(info.nPoints * nCoords).fill(NaN);
+  for (const part of info.parts) {
+    const landmarks = results ? results[RESULT_FIELDS[part.component]] : null;
+    if (!landmarks || landmarks.length === 0) continue;
+    part.indices.forEach((mpIndex, j) => {
+      const lm = landmarks[mpIndex];
+      if (!lm) return;
+      const base = (part.offset + j) * nCoords;
+      const xyz = [lm.x, lm.y, lm.z];
+      for (let c = 0; c < nCoords; c++) frame[base + c] = c < 3 ? xyz[c] : NaN;
+    });
+  }
+  return frame;
+}
+
+/**
+ * y (not z) times height/width, so both axes are in units of image width (the contract's aspect
+ * step; Python: islr.features.aspect_corrected). Unchanged when the size is unknown.
+ */
+export function aspectCorrected(frame, nCoords, width, height) {
+  const out = Float32Array.from(frame);
+  if (!width || !height || nCoords < 2) return out;
+  const scale = height / width;
+  for (let i = 1; i < out.length; i += nCoords) out[i] = out[i] * scale;
+  return out;
+}
+
+/** Nearest, centre-aligned: output i = input floor((i + 0.5) * T / L), clipped to T - 1. */
+export function resampleIndices(nFrames, seqLen) {
+  if (nFrames < 1) throw new Error("cannot resample an empty sequence");
+  const idx = new Array(seqLen);
+  for (let i = 0; i < seqLen; i++) {
+    idx[i] = Math.min(Math.floor(((i + 0.5) * nFrames) / seqLen), nFrames - 1);
+  }
+  return idx;
+}
+
+/** Frames (each Float32Array(nPoints * nCoords)) -> Float32Array(seqLen * nPoints * nCoords). */
+export function modelInput(frames, seqLen, frameSize) {
+  const out = new Float32Array(seqLen * frameSize);
+  resampleIndices(frames.length, seqLen).forEach((src, i) => out.set(frames[src], i * frameSize));
+  return out;
+}
+
+export function softmax(logits) {
+  const max = Math.max(...logits);
+  const exps = Array.from(logits, (v) => Math.exp(v - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}
+
+/** [{label, prob}] of the k most probable classes, best first. */
+export function topK(probs, labels, k) {
+  return probs
+    .map((prob, i) => ({ label: labels[i] ?? String(i), prob }))
+    .sort((a, b) => b.prob - a.prob)
+    .slice(0, k);
+}
+
+/** Per-frame facts the segmenter needs: hand positions (wrists) and the body scale. */
+export function frameSummary(frame, info, nCoords) {
+  const point = (component, index) => {
+    const row = layoutRow(info, component, index);
+    if (row < 0) return null;
+    const x = frame[row * nCoords];
+    const y = frame[row * nCoords + 1];
+    return Number.isNaN(x) || Number.isNaN(y) ? null : [x, y];
+  };
+  const hands = ["left_hand", "right_hand"].map((c) => point(c, HAND_WRIST));
+  const ls = point("pose", POSE_LEFT_SHOULDER);
+  const rs = point("pose", POSE_RIGHT_SHOULDER);
+  const scale = ls && rs ? Math.hypot(ls[0] - rs[0], ls[1] - rs[1]) : null;
+  return { hands, scale };
+}
+
+/** Streaming settings; times in seconds so they hold at any frame rate (webcam, file, headless). */
+export const DEFAULT_STREAM_CONFIG = {
+  threshold: 0.5, // a sign is reported only when its probability reaches this
+  minSignSeconds: 0.3, // shorter active stretches are noise, not signs
+  endRestSeconds: 0.4, // this long at rest ends a sign
+  maxSignSeconds: 4.0, // a longer stretch is cut here (sliding window) and reported
+  stillSeconds: 0.6, // hands that moved less than stillFraction over this long are at rest
+  stillFraction: 0.08, // of the shoulder width (or of the image width without a pose)
+  partialEvery: 3, // classify the running segment every this many active frames
+};
+
+/**
+ * Splits a stream of frames into signs. push() returns what to classify next:
+ *   null | {kind: "partial", frames} | {kind: "final", frames, start, end} | {kind: "rest"}
+ * The caller classifies the frames and turns "final" into a sign event when the top probability
+ * reaches config.threshold. A frame is active when a hand is detected and the hands moved
+ * (wrist travel over the last stillSeconds > stillFraction of the shoulder width); a segment
+ * starts at the first active frame and ends after endRestSeconds of rest or at maxSignSeconds.
+ */
+export class StreamSegmenter {
+  constructor(config = {}) {
+    this.config = { ...DEFAULT_STREAM_CONFIG, ...config };
+    this.reset();
+  }
+
+  reset() {
+    this.history = []; // recent {t, summary} for the stillness test
+    this.segment = null; // {frames, times, activeFrames, lastActive}
+    this.resting = true;
+  }
+
+  moving(t) {
+    const cfg = this.config;
+    const recent = this.history.filter((h) => t - h.t <= cfg.stillSeconds);
+    const scales = recent.map((h) => h.summary.scale).filter((s) => s);
+    const scale = scales.length ? scales[scales.length - 1] : 1.0;
+    for (let hand = 0; hand < 2; hand++) {
+      const pts = recent.map((h) => h.summary.hands[hand]).filter((p) => p);
+      if (pts.length < 2) continue;
+      const xs = pts.map((p) => p[0]);
+      const ys = pts.map((p) => p[1]);
+      const travel = Math.hypot(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
+      if (travel > cfg.stillFraction * scale) return true;
+    }
+    // Not enough history yet to call the hands still: count them as moving.
+    return recent.length < 2 || recent[0].t > t - cfg.stillSeconds * 0.5;
+  }
+
+  /** Feed one frame (model layout, aspect-corrected) at time t seconds. */
+  push(frame, summary, t) {
+    const cfg = this.config;
+    this.history.push({ t, summary });
+    while (this.history.length && t - this.history[0].t > cfg.stillSeconds) this.history.shift();
+    const handsSeen = summary.hands.some((h) => h);
+    const active = handsSeen && this.moving(t);
+
+    if (!this.segment) {
+      if (!active) {
+        if (this.resting) return null;
+        this.resting = true;
+        return { kind: "rest" };
+      }
+      this.resting = false;
+      this.segment = { frames: [], times: [], activeFrames: 0, lastActive: t };
+    }
+    const seg = this.segment;
+    seg.frames.push(frame);
+    seg.times.push(t);
+    if (active) {
+      seg.activeFrames += 1;
+      seg.lastActive = t;
+    }
+    const duration = t - seg.times[0];
+    if (!active && t - seg.lastActive >= cfg.endRestSeconds) return this.close();
+    if (duration >= cfg.maxSignSeconds) return this.close();
+    if (active && duration >= cfg.minSignSeconds && seg.activeFrames % cfg.partialEvery === 0) {
+      return { kind: "partial", frames: seg.frames.slice() };
+    }
+    return null;
+  }
+
+  /** End the open segment (end of a file, or a cut): its "final", or null when none/too short. */
+  flush() {
+    return this.segment ? this.close() : null;
+  }
+
+  close() {
+    const seg = this.segment;
+    this.segment = null;
+    // Drop the trailing rest frames: the sign ends at its last active frame.
+    let n = seg.times.length;
+    while (n > 1 && seg.times[n - 1] > seg.lastActive) n--;
+    const frames = seg.frames.slice(0, n);
+    const start = seg.times[0];
+    const end = seg.times[n - 1];
+    if (end - start < this.config.minSignSeconds) return { kind: "rest" };
+    return { kind: "final", frames, start, end };
+  }
+}

@@ -1,0 +1,307 @@
+"""The real-browser harness: headless Chromium (Debian's) driven by Playwright, a fake webcam fed
+from a real sign video, a loopback server for the page, and a fixture ONNX classifier.
+
+Used by tests/test_browser.py and bench/bench_browser.py. The fast tests at the bottom check the
+harness's own pieces (the fixture model follows the model contract) without a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STATIC_DIR = REPO_ROOT / "islr" / "serving" / "static"
+VENDOR_DIR = STATIC_DIR / "vendor"
+# Exactly what web/build.sh ships; the browser test checks the page loads all of it and no more.
+VENDORED_FILES = (
+    "holistic/holistic.js",
+    "holistic/holistic.binarypb",
+    "holistic/holistic_solution_packed_assets_loader.js",
+    "holistic/holistic_solution_packed_assets.data",
+    "holistic/holistic_solution_simd_wasm_bin.js",
+    "holistic/holistic_solution_simd_wasm_bin.wasm",
+    "holistic/pose_landmark_full.tflite",
+    "ort/ort.wasm.min.js",
+    "ort/ort-wasm-simd-threaded.mjs",
+    "ort/ort-wasm-simd-threaded.wasm",
+)
+# The launch flags the project's browser tests use: no sandbox (CI runs as root), nothing that
+# phones home, camera permission granted, and a video file as the webcam. Playwright's default
+# --enable-unsafe-swiftshader is dropped: Chromium still gives WebGL2 through SwiftShader/ANGLE.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (or $ISLR_CHROMIUM), or None."""
+    candidates = [os.environ.get("ISLR_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is not installed (pip install -e '.[dev]')"
+    if chromium_path() is None:
+        return "Chromium is not installed (apt-get install -y chromium)"
+    if shutil.which("ffmpeg") is None:
+        return "ffmpeg is not installed (apt-get install -y ffmpeg); it makes the fake webcam"
+    missing = [f for f in VENDORED_FILES if not (VENDOR_DIR / f).is_file()]
+    if missing:
+        return f"the page's vendored assets are missing ({missing[0]}…): run `make web`"
+    return None
+
+
+def skip_without_browser() -> None:
+    reason = browser_missing()
+    if reason:
+        pytest.skip(f"browser test skipped: {reason}")
+
+
+# ---- the fixture classifier -----------------------------------------------------------------
+
+
+@dataclass
+class FixtureModel:
+    """A tiny SignClassifier with random weights exported to ONNX: a test fixture, not a model."""
+
+    onnx_path: Path
+    metadata: dict = field(default_factory=dict)
+
+
+def export_fixture_model(out_dir: Path, seq_len: int = 32, n_classes: int = 6) -> FixtureModel:
+    """The real classifier architecture (in-model preprocessing included), randomly initialised,
+    exported with torch.onnx.export(dynamo=False) and carrying the contract's "islr" metadata."""
+    import onnx
+    import torch
+
+    from islr.features.config import FeatureConfig
+    from islr.landmarks import get_layout
+    from islr.models.classifier import ModelConfig, SignClassifier
+
+    layout = get_layout("holistic136")
+    features = FeatureConfig(seq_len=seq_len)
+    model_cfg = ModelConfig("conv_transformer", {"dim": 32, "stages": 1, "conv_blocks": 1, "heads": 2})
+    torch.manual_seed(0)
+    model = SignClassifier(model_cfg, features, layout.name, 3, n_classes).eval()
+    example = torch.zeros(1, seq_len, layout.n_points, 3)
+    example[:, :, :42] = float("nan")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = out_dir / "fixture-model.onnx"
+    torch.onnx.export(
+        model,
+        (example,),
+        str(onnx_path),
+        input_names=["landmarks"],
+        output_names=["logits"],
+        dynamic_axes={"landmarks": {0: "batch"}, "logits": {0: "batch"}},
+        dynamo=False,
+        opset_version=17,
+    )
+    metadata = {
+        "labels": [f"fixture-sign-{i}" for i in range(n_classes)],
+        "layout": layout.to_dict(),
+        "n_points": layout.n_points,
+        "n_coords": 3,
+        "seq_len": seq_len,
+        "resample": "nearest-centre",
+        "version": 1,
+        "model": "browser-test-fixture",
+        "features": asdict(features),
+    }
+    proto = onnx.load(str(onnx_path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "islr", json.dumps(metadata)
+    onnx.save(proto, str(onnx_path))
+    return FixtureModel(onnx_path, metadata)
+
+
+# ---- a loopback server for the page -----------------------------------------------------------
+
+
+def page_app(model: FixtureModel):
+    """The routes the page needs, as `islr serve` provides them: / , /static/, /v1/model(.onnx)."""
+    from fastapi import FastAPI
+    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app = FastAPI()
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/")
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/v1/model")
+    def model_metadata() -> JSONResponse:
+        return JSONResponse(model.metadata)
+
+    @app.get("/v1/model.onnx")
+    def model_bytes() -> FileResponse:
+        return FileResponse(model.onnx_path, media_type="application/octet-stream")
+
+    return app
+
+
+@contextmanager
+def serve(app) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free loopback port in a thread; yields the base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+# ---- Chromium with a fake webcam --------------------------------------------------------------
+
+
+def video_to_y4m(video: Path, out: Path) -> Path:
+    """Chromium's fake webcam plays a .y4m file (raw frames) in a loop."""
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(video), "-pix_fmt", "yuv420p", str(out)],
+        check=True,
+    )
+    return out
+
+
+@contextmanager
+def chromium(fake_webcam: Path | None = None) -> Iterator:
+    """A headless Chromium (Playwright's Python driver, Debian's browser); yields the Browser."""
+    from playwright.sync_api import sync_playwright
+
+    args = list(CHROMIUM_ARGS)
+    if fake_webcam is not None:
+        args.append(f"--use-file-for-fake-video-capture={fake_webcam}")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium_path(),
+            headless=True,
+            args=args,
+            ignore_default_args=["--enable-unsafe-swiftshader"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class RequestLog:
+    """Every request the page (and its workers) made, with response body sizes."""
+
+    urls: list[str] = field(default_factory=list)
+    bytes_by_url: dict[str, int] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+
+    def attach(self, context) -> None:
+        context.on("request", lambda r: self.urls.append(r.url))
+        context.on("requestfinished", self._finished)
+        context.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
+
+    def _finished(self, request) -> None:
+        try:
+            size = request.sizes()["responseBodySize"]
+        except Exception:  # the page went away mid-request
+            size = 0
+        self.bytes_by_url[request.url] = self.bytes_by_url.get(request.url, 0) + size
+
+    def non_local(self) -> list[str]:
+        """Requests that left this machine (anything but loopback, data: and blob: URLs)."""
+        out = []
+        for url in self.urls:
+            parsed = urlparse(url)
+            if parsed.scheme in ("data", "blob"):
+                continue
+            if parsed.hostname not in LOCAL_HOSTS:
+                out.append(url)
+        return out
+
+    def static_paths(self) -> set[str]:
+        """Paths under /static/vendor/ that were fetched, relative to vendor/."""
+        prefix = "/static/vendor/"
+        return {
+            urlparse(u).path[len(prefix) :] for u in self.urls if urlparse(u).path.startswith(prefix)
+        }
+
+    def total_bytes(self) -> int:
+        return sum(self.bytes_by_url.values())
+
+
+def wait_for(page, js_condition: str, timeout_s: float, what: str) -> None:
+    """Wait until ``js_condition`` holds in the page; fail with the page's state if it does not."""
+    try:
+        page.wait_for_function(js_condition, timeout=timeout_s * 1000, polling=200)
+    except Exception as e:
+        state = page.evaluate("JSON.stringify(window.islrState ?? null, (k, v) => k === 'lastInput' || k === 'frames' || k === 'modelFrames' ? undefined : v)")
+        raise AssertionError(f"timed out waiting for {what}; page state: {state}") from e
+
+
+# ---- fast checks of the harness itself --------------------------------------------------------
+
+
+def test_fixture_model_follows_the_contract(tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    model = export_fixture_model(tmp_path, seq_len=8, n_classes=3)
+    meta = json.loads(
+        next(p.value for p in onnx.load(str(model.onnx_path)).metadata_props if p.key == "islr")
+    )
+    assert meta["layout"]["name"] == "holistic136" and meta["n_points"] == 136
+    session = ort.InferenceSession(str(model.onnx_path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((2, 8, 136, 3), dtype=np.float32)
+    x[0, :, :21] = np.nan  # a missing hand must not poison the output
+    (logits,) = session.run(["logits"], {"landmarks": x})
+    assert logits.shape == (2, 3) and np.isfinite(logits).all()
+
+
+def test_request_log_flags_non_local_requests() -> None:
+    log = RequestLog(
+        urls=[
+            "http://127.0.0.1:8000/static/vendor/ort/ort.wasm.min.js",
+            "blob:http://127.0.0.1:8000/1234",
+            "data:,",
+            "https://cdn.jsdelivr.net/npm/@mediapipe/holistic/holistic.js",
+        ]
+    )
+    assert log.non_local() == ["https://cdn.jsdelivr.net/npm/@mediapipe/holistic/holistic.js"]
+    assert log.static_paths() == {"ort/ort.wasm.min.js"}
