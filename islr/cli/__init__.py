@@ -8,7 +8,7 @@ import importlib
 import typer
 
 # Each module defines ``register(app)``; heavy imports happen inside the commands.
-COMMAND_MODULES = ["cache", "datasets", "extract", "deploy"]
+COMMAND_MODULES = ["cache", "datasets", "extract", "train", "deploy"]
 
 
 def build_app() -> typer.Typer:

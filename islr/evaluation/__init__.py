@@ -1,0 +1,21 @@
+"""Metrics, per-class reports, confusion matrices and robustness variants of a split."""
+
+from islr.evaluation.metrics import (
+    PERTURBATIONS,
+    EvalResult,
+    compute_metrics,
+    evaluate_cache,
+    perturb_sequence,
+    plot_confusion,
+    write_report,
+)
+
+__all__ = [
+    "PERTURBATIONS",
+    "EvalResult",
+    "compute_metrics",
+    "evaluate_cache",
+    "perturb_sequence",
+    "plot_confusion",
+    "write_report",
+]

@@ -1,0 +1,129 @@
+"""Training configuration: plain dataclasses, loaded from YAML, overridable with ``key=value``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from islr.errors import ConfigError
+from islr.features.config import AugmentConfig, FeatureConfig
+from islr.models.classifier import ModelConfig
+
+
+@dataclass
+class DataConfig:
+    train_split: str = "train"
+    val_split: str = "val"
+    val_from_train: float = 0.0  # > 0: a seeded stratified split of train when there is no val
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0
+
+
+@dataclass
+class ScheduleConfig:
+    """``plateau`` (the seed's ReduceLROnPlateau on val loss), ``onecycle`` or ``cosine``."""
+
+    name: str = "onecycle"
+    warmup_frac: float = 0.1  # onecycle / cosine
+    plateau_factor: float = 0.5
+    plateau_patience: int = 5
+    min_lr: float = 1e-6
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    early_stopping: int = 0  # patience in epochs without val improvement; 0 = off
+    ema: float = 0.0  # decay of the weight average (e.g. 0.99); 0 = off
+    seed: int = 0
+    threads: int = 0  # torch threads; 0 = all cores
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {values!r}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name) if name in known else None
+        if dataclasses.is_dataclass(default) and name != "kwargs":
+            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+        elif isinstance(default, tuple) and isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}") from e
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, values or {}, "config")
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Defaults <- YAML file <- ``key.sub=value`` overrides (values parsed as YAML)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})") from e
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like key.sub=value")
+        _set_dotted(values, key.strip(), yaml.safe_load(raw))
+    return config_from_dict(values)
+
+
+def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
+    node = values
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+    node[parts[-1]] = value
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    from islr.landmarks import atomic_write_bytes
+
+    text = yaml.safe_dump(_plain(cfg.to_dict()), sort_keys=False)
+    atomic_write_bytes(Path(path), text.encode())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

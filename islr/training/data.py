@@ -1,0 +1,138 @@
+"""Samples for training: read from the cache once, prepared once, batched with augmentation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from islr.errors import DatasetError
+from islr.features import AugmentConfig, augment_sequence, prepare_model_input, resample
+from islr.landmarks import LandmarkCache, ManifestEntry
+
+
+@dataclass
+class SampleSet:
+    """Prepared samples of one split: raw model input ``(T_i, N, C)`` each, and label indices."""
+
+    ids: list[str]
+    arrays: list[np.ndarray]
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class TrainingData:
+    layout: str
+    n_coords: int
+    labels: list[str]
+    train: SampleSet
+    val: SampleSet | None
+    file_to_label: dict[str, str]
+
+
+def _prepare(cache: LandmarkCache, entries: list[ManifestEntry], layout: str, n_coords: int):
+    seqs = cache.load_many(entries)
+    return [prepare_model_input(s, layout, None, n_coords) for s in seqs]
+
+
+def load_training_data(
+    cache_dir: str,
+    train_split: str = "train",
+    val_split: str = "val",
+    val_from_train: float = 0.0,
+    seed: int = 0,
+) -> TrainingData:
+    """Train/val samples of a cache by the manifest's split (or a stratified split of train)."""
+    cache = LandmarkCache(cache_dir)
+    all_entries = cache.require_entries()
+    train = [e for e in all_entries if e.split == train_split and e.label]
+    val = [e for e in all_entries if e.split == val_split and e.label]
+    if not train:
+        splits = Counter(e.split or "(none)" for e in all_entries)
+        raise DatasetError(
+            f"{cache_dir}: no labelled samples in split {train_split!r} (splits: {dict(splits)}); "
+            "set splits with `islr labels CACHE --split stratified`"
+        )
+    if val_from_train > 0:
+        train, val = stratified_split(train, val_from_train, seed)
+    labels = sorted({e.label for e in train})
+    if len(labels) < 2:
+        raise DatasetError(
+            f"{cache_dir}: training needs at least 2 classes, found {len(labels)} ({labels})"
+        )
+    layouts = Counter(e.layout for e in train + val)
+    if len(layouts) > 1:
+        raise DatasetError(f"{cache_dir}: samples of several layouts {dict(layouts)}; use one")
+    layout = next(iter(layouts))
+    unknown_val = [e for e in val if e.label not in set(labels)]
+    if unknown_val:
+        names = sorted({e.label for e in unknown_val})
+        raise DatasetError(f"{cache_dir}: val has classes that train lacks: {names[:10]}")
+    first = cache.load(train[0])
+    n_coords = first.n_coords
+    index = {name: i for i, name in enumerate(labels)}
+
+    def sample_set(entries: list[ManifestEntry]) -> SampleSet:
+        return SampleSet(
+            [e.id for e in entries],
+            _prepare(cache, entries, layout, n_coords),
+            np.array([index[e.label] for e in entries], dtype=np.int64),
+        )
+
+    return TrainingData(
+        layout=layout,
+        n_coords=n_coords,
+        labels=labels,
+        train=sample_set(train),
+        val=sample_set(val) if val else None,
+        file_to_label={e.id: e.label for e in train + val},
+    )
+
+
+def stratified_split(
+    entries: list[ManifestEntry], val_frac: float, seed: int
+) -> tuple[list[ManifestEntry], list[ManifestEntry]]:
+    """Seeded per-class split; classes with one sample stay in train."""
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[ManifestEntry]] = {}
+    for e in entries:
+        by_label.setdefault(e.label, []).append(e)
+    train, val = [], []
+    for label in sorted(by_label):
+        group = by_label[label]
+        order = rng.permutation(len(group))
+        n_val = int(round(val_frac * len(group))) if len(group) >= 2 else 0
+        n_val = min(max(n_val, 1 if len(group) >= 2 else 0), len(group) - 1)
+        val += [group[i] for i in order[:n_val]]
+        train += [group[i] for i in order[n_val:]]
+    return train, val
+
+
+def make_batch(
+    arrays: list[np.ndarray],
+    seq_len: int,
+    layout: str,
+    augment: AugmentConfig | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Augment (if given) and resample each sample, stack: ``(B, seq_len, N, C)`` float32."""
+    out = []
+    for a in arrays:
+        if augment is not None:
+            a = augment_sequence(a, layout, augment, rng)
+        out.append(resample(a, seq_len))
+    return np.stack(out).astype(np.float32, copy=False)
+
+
+def iterate_batches(
+    samples: SampleSet, batch_size: int, rng: np.random.Generator | None
+) -> Iterator[np.ndarray]:
+    """Index batches, shuffled when ``rng`` is given."""
+    order = rng.permutation(len(samples)) if rng is not None else np.arange(len(samples))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
