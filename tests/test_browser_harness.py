@@ -103,7 +103,9 @@ def export_fixture_model(out_dir: Path, seq_len: int = 32, n_classes: int = 6) -
 
     layout = get_layout("holistic136")
     features = FeatureConfig(seq_len=seq_len)
-    model_cfg = ModelConfig("conv_transformer", {"dim": 32, "stages": 1, "conv_blocks": 1, "heads": 2})
+    model_cfg = ModelConfig(
+        "conv_transformer", {"dim": 32, "stages": 1, "conv_blocks": 1, "heads": 2}
+    )
     torch.manual_seed(0)
     model = SignClassifier(model_cfg, features, layout.name, 3, n_classes).eval()
     example = torch.zeros(1, seq_len, layout.n_points, 3)
@@ -258,7 +260,9 @@ class RequestLog:
         """Paths under /static/vendor/ that were fetched, relative to vendor/."""
         prefix = "/static/vendor/"
         return {
-            urlparse(u).path[len(prefix) :] for u in self.urls if urlparse(u).path.startswith(prefix)
+            urlparse(u).path[len(prefix) :]
+            for u in self.urls
+            if urlparse(u).path.startswith(prefix)
         }
 
     def total_bytes(self) -> int:
@@ -270,7 +274,9 @@ def wait_for(page, js_condition: str, timeout_s: float, what: str) -> None:
     try:
         page.wait_for_function(js_condition, timeout=timeout_s * 1000, polling=200)
     except Exception as e:
-        state = page.evaluate("JSON.stringify(window.islrState ?? null, (k, v) => k === 'lastInput' || k === 'frames' || k === 'modelFrames' ? undefined : v)")
+        state = page.evaluate(
+            "JSON.stringify(window.islrState ?? null, (k, v) => k === 'lastInput' || k === 'frames' || k === 'modelFrames' ? undefined : v)"
+        )
         raise AssertionError(f"timed out waiting for {what}; page state: {state}") from e
 
 

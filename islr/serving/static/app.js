@@ -493,11 +493,14 @@ async function processFile(file) {
   state.source = "file";
   state.file = { name: file.name, status: "running", frames: [], times: [], modelFrames: [], top: null };
   $("file-result").textContent = `Reading ${file.name}…`;
+  $("stage-note").textContent = "";
   const url = URL.createObjectURL(file);
   try {
     video.srcObject = null;
     video.src = url;
     await once(video, "loadeddata");
+    state.file.width = video.videoWidth;
+    state.file.height = video.videoHeight;
     const dt = await frameDuration();
     holistic.reset();
     segmenter.reset();
