@@ -1,0 +1,194 @@
+"""Classifier latency, throughput and model size: ONNX Runtime vs PyTorch, default vs seed model.
+
+    python bench/bench_inference.py [--run RUN_DIR] [--repeats 300] [--json out.json]
+
+Measured side by side in one run on this machine:
+- latency of ONE sequence (batch 1, input already prepared) with one CPU thread
+  (ONNX Runtime intra_op_num_threads=1, torch.set_num_threads(1)): fp32 and int8 ONNX of the
+  default model, the default model in PyTorch, the seed model (seed_transformer) in PyTorch and
+  in ONNX Runtime; the ratio seed-in-PyTorch / default-in-ONNX-Runtime;
+- the whole ``Engine.predict`` path from a 90-frame holistic136 LandmarkSequence (layout mapping,
+  aspect, resampling, model, softmax, top-5);
+- batch throughput (sequences/s, batch 64) with 1 and 2 threads;
+- model file sizes (fp32, int8).
+Without ``--run`` the models are freshly initialised with the shipped default settings (latency
+and size do not depend on the weights): the default = conv_transformer (dim 192, 2 stages) on
+hands_pose75 x, y, 60 frames, 50 classes (INCLUDE-50); the seed = seed_transformer (384 wide,
+4 layers) on holistic136 x, y, z raw, 60 frames, 123 classes, as in the seed notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _spec(kind: str):
+    from islr.features import FeatureConfig
+    from islr.models import ModelConfig, ModelSpec
+
+    if kind == "seed":
+        features = FeatureConfig(
+            seq_len=60,
+            coords="xyz",
+            points={"left_hand": "all", "right_hand": "all", "pose": "all", "face": "all"},
+            normalize=False,
+            hand_relative=False,
+            motion=False,
+            presence=False,
+        )
+        labels = [f"sign-{i:03d}" for i in range(123)]
+        return ModelSpec(ModelConfig("seed_transformer"), features, "holistic136", 3, labels)
+    labels = [f"sign-{i:02d}" for i in range(50)]
+    return ModelSpec(ModelConfig("conv_transformer"), FeatureConfig(), "hands_pose75", 2, labels)
+
+
+def _make_run(kind: str, root: Path) -> Path:
+    import torch
+
+    from islr.models import save_checkpoint
+
+    torch.manual_seed(0)
+    spec = _spec(kind)
+    model = spec.build().eval()
+    # nn.TransformerEncoder starts with identical copies of one layer, and the ONNX exporter
+    # stores identical weights once: perturb every weight so sizes are those of a trained model.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 1e-3)
+    save_checkpoint(root / kind / "best.pt", spec, model.state_dict())
+    return root / kind
+
+
+def _timed(fn, repeats: int, warmup: int = 20) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def _summary(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
+    return {
+        "median_ms": statistics.median(ordered),
+        "p90_ms": ordered[int(0.9 * (len(ordered) - 1))],
+        "mean_ms": statistics.fmean(ordered),
+    }
+
+
+def _input(engine, batch: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shape = (batch, engine.seq_len, engine.n_points, engine.n_coords)
+    x = rng.random(shape, dtype=np.float32)
+    x[:, ::4, : engine.n_points // 3] = np.nan  # some undetected points, as in real data
+    return x
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="a trained default-model run (else fresh)")
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args()
+
+    import torch
+
+    from islr.inference import Engine, export_onnx
+    from islr.landmarks import LandmarkSequence, get_layout
+
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="islr-bench-") as tmp:
+        root = Path(tmp)
+        runs = {"default": args.run or _make_run("default", root), "seed": _make_run("seed", root)}
+        files = {}
+        for kind, run in runs.items():
+            files[f"{kind} fp32"] = export_onnx(run, root / f"{kind}.onnx").path
+            files[f"{kind} int8"] = export_onnx(run, root / f"{kind}.int8.onnx", int8=True).path
+        sizes = {name: path.stat().st_size / 1e6 for name, path in files.items()}
+
+        torch.set_num_threads(1)
+        engines = {
+            "default onnx fp32": Engine.load(files["default fp32"], threads=1),
+            "default onnx int8": Engine.load(files["default int8"], threads=1),
+            "default torch": Engine.load(runs["default"], threads=1),
+            "seed onnx fp32": Engine.load(files["seed fp32"], threads=1),
+            "seed torch": Engine.load(runs["seed"], threads=1),
+        }
+        for name, engine in engines.items():
+            x = _input(engine, 1)
+            results[f"latency 1 seq, 1 thread: {name}"] = _summary(
+                _timed(lambda e=engine, x=x: e.logits_batch(x), args.repeats)
+            )
+
+        engine = engines["default onnx fp32"]
+        data = np.random.default_rng(1).random((90, 136, 3), dtype=np.float32)
+        data[::3, :21] = np.nan
+        seq = LandmarkSequence(
+            data, get_layout("holistic136").name, extra={"image_width": 1280, "image_height": 720}
+        )
+        results["Engine.predict(90-frame holistic136 sequence), onnx fp32, 1 thread"] = _summary(
+            _timed(lambda: engine.predict(seq, top_k=5), args.repeats)
+        )
+
+        throughput = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for name, path in (
+                ("default onnx fp32", files["default fp32"]),
+                ("default onnx int8", files["default int8"]),
+                ("default torch", runs["default"]),
+                ("seed torch", runs["seed"]),
+            ):
+                eng = Engine.load(path, threads=threads)
+                x = _input(eng, 64)
+                per_batch = statistics.median(_timed(lambda e=eng, x=x: e.logits_batch(x), 15, 3))
+                throughput[f"{name}, {threads} thread(s)"] = 64 / (per_batch / 1000)
+
+    import os
+
+    print(f"machine: {os.cpu_count()} CPUs, load average before the figures: {os.getloadavg()}")
+    ort_ms = results["latency 1 seq, 1 thread: default onnx fp32"]["median_ms"]
+    seed_ms = results["latency 1 seq, 1 thread: seed torch"]["median_ms"]
+    print("\n== latency of one sequence (median / p90 ms) ==")
+    for name, r in results.items():
+        print(f"{name:72s} {r['median_ms']:8.3f} {r['p90_ms']:8.3f}")
+    print(f"\nseed model in PyTorch / default model in ONNX Runtime: {seed_ms / ort_ms:.1f}x")
+    print("target: default ONNX fp32 <= 2 ms ->", "met" if ort_ms <= 2.0 else "NOT met")
+    print("\n== batch throughput (batch 64, sequences/s) ==")
+    for name, value in throughput.items():
+        print(f"{name:40s} {value:10.0f}")
+    print("\n== model files (MB) ==")
+    for name, mb in sizes.items():
+        print(f"{name:20s} {mb:8.2f}")
+    print(
+        "targets: default fp32 <= 8 MB ->",
+        "met" if sizes["default fp32"] <= 8 else "NOT met",
+        "| default int8 <= 3 MB ->",
+        "met" if sizes["default int8"] <= 3 else "NOT met",
+    )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "latency": results,
+                    "throughput_seq_per_s": throughput,
+                    "sizes_mb": sizes,
+                    "ratio_seed_torch_to_default_onnx": seed_ms / ort_ms,
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
