@@ -1,0 +1,173 @@
+"""The page's JS input pipeline (islr/serving/static/pipeline.js) against the Python one, in Node.
+
+Fast (no browser): runs the module in Node and compares resampling, layout gathering, aspect and
+the model input with islr.features; and checks the JS streaming segmenter on a scripted stream.
+Skips when Node is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from islr.features import prepare_model_input, resample_indices
+from islr.landmarks import HOLISTIC136, LandmarkSequence, get_layout
+
+PIPELINE_JS = Path(__file__).resolve().parents[1] / "islr" / "serving" / "static" / "pipeline.js"
+
+
+def run_js(tmp_path: Path, body: str) -> object:
+    """Run ``body`` (an async JS function body with `P` = the pipeline module); return its JSON."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed; the JS pipeline is also covered by test_browser.py")
+    module = tmp_path / "pipeline.mjs"  # .mjs: Node loads it as an ES module as the browser does
+    module.write_text(PIPELINE_JS.read_text())
+    script = tmp_path / "run.mjs"
+    script.write_text(
+        f"import * as P from {json.dumps(module.as_uri())};\n"
+        f"const result = await (async () => {{ {body} }})();\n"
+        "process.stdout.write(JSON.stringify(result));\n"
+    )
+    done = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_resample_indices_match_python(tmp_path: Path) -> None:
+    cases = [(1, 4), (3, 8), (7, 7), (10, 4), (61, 32), (62, 60), (150, 60), (9, 64)]
+    got = run_js(tmp_path, f"return {json.dumps(cases)}.map(([t, l]) => P.resampleIndices(t, l));")
+    for (n_frames, seq_len), js in zip(cases, got, strict=True):
+        assert js == resample_indices(n_frames, seq_len).tolist(), (n_frames, seq_len)
+
+
+def holistic_results(rng: np.random.Generator, missing: set[str]) -> dict:
+    """A Holistic-shaped result object (JS field names) with random landmarks."""
+    sizes = {
+        "poseLandmarks": 33,
+        "faceLandmarks": 468,
+        "leftHandLandmarks": 21,
+        "rightHandLandmarks": 21,
+    }
+    results = {}
+    for name, n in sizes.items():
+        if name in missing:
+            continue
+        pts = rng.random((n, 3)).round(5)
+        results[name] = [{"x": x, "y": y, "z": z} for x, y, z in pts.tolist()]
+    return results
+
+
+def python_frame(results: dict, layout_name: str) -> np.ndarray:
+    fields = {
+        "pose": "poseLandmarks",
+        "face": "faceLandmarks",
+        "left_hand": "leftHandLandmarks",
+        "right_hand": "rightHandLandmarks",
+    }
+    layout = get_layout(layout_name)
+    frame = np.full((layout.n_points, 3), np.nan, dtype=np.float32)
+    for part in layout.parts:
+        landmarks = results.get(fields[part.component])
+        if landmarks:
+            rows = layout.slice(part.component)
+            frame[rows] = [[landmarks[i][k] for k in "xyz"] for i in part.indices]
+    return frame
+
+
+@pytest.mark.parametrize("layout_name", ["holistic136", "hands_pose75"])
+def test_model_input_matches_prepare_model_input(tmp_path: Path, layout_name: str) -> None:
+    rng = np.random.default_rng(0)
+    width, height, seq_len = 640, 360, 16
+    # 23 frames, some with a hand or the face missing
+    stream = [
+        holistic_results(
+            rng, {"leftHandLandmarks"} if i % 3 == 0 else {"faceLandmarks"} if i % 5 == 0 else set()
+        )
+        for i in range(23)
+    ]
+    layout = get_layout(layout_name).to_dict()
+    got = run_js(
+        tmp_path,
+        f"""
+        const info = P.layoutInfo({json.dumps(layout)});
+        const stream = {json.dumps(stream)};
+        const raw = stream.map((r) => P.frameFromResults(r, info, 3));
+        const frames = raw.map((f) => P.aspectCorrected(f, 3, {width}, {height}));
+        const input = P.modelInput(frames, {seq_len}, info.nPoints * 3);
+        const nan = (a) => Array.from(a, (v) => (Number.isNaN(v) ? null : v));
+        return {{raw: raw.map(nan), input: nan(input)}};
+        """,
+    )
+    expected_raw = np.stack([python_frame(r, layout_name) for r in stream])
+    got_raw = np.array(got["raw"], dtype=np.float64).reshape(expected_raw.shape)
+    np.testing.assert_allclose(got_raw, expected_raw, atol=1e-6)  # NaN where NaN
+
+    # Python's path from the holistic136 data the extractor stores (layout mapping included)
+    seq = LandmarkSequence(
+        np.stack([python_frame(r, "holistic136") for r in stream]),
+        HOLISTIC136.name,
+        extra={"image_width": width, "image_height": height},
+    )
+    expected = prepare_model_input(seq, layout_name, seq_len)
+    got_input = np.array(got["input"], dtype=np.float64).reshape(expected.shape)
+    np.testing.assert_allclose(got_input, expected, atol=1e-6)
+
+
+def test_softmax_and_top_k(tmp_path: Path) -> None:
+    got = run_js(
+        tmp_path,
+        "const p = P.softmax([1, 3, 2, -1]); return {p, top: P.topK(p, ['a', 'b', 'c', 'd'], 3)};",
+    )
+    logits = np.array([1, 3, 2, -1], dtype=np.float64)
+    expected = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(got["p"], expected, rtol=1e-9)
+    assert [t["label"] for t in got["top"]] == ["b", "c", "a"]
+
+
+def test_segmenter_reports_one_final_per_sign(tmp_path: Path) -> None:
+    """30 fps: rest, sign (hands moving 1 s), rest, sign, hands still in view, hands gone."""
+    got = run_js(
+        tmp_path,
+        """
+        const info = P.layoutInfo({name: "hands_pose75", parts: [
+          {component: "pose", indices: [...Array(33).keys()]},
+          {component: "left_hand", indices: [...Array(21).keys()]},
+          {component: "right_hand", indices: [...Array(21).keys()]}]});
+        const seg = new P.StreamSegmenter({threshold: 0.5});
+        const frameAt = (hand) => {
+          const f = new Float32Array(75 * 3).fill(NaN);
+          f.set([0.4, 0.5, 0], 11 * 3); f.set([0.6, 0.5, 0], 12 * 3);  // shoulders: width 0.2
+          if (hand) f.set([hand[0], hand[1], 0], 54 * 3);  // right wrist
+          return f;
+        };
+        const script = [];
+        for (let i = 0; i < 30; i++) script.push(null);                                   // rest
+        for (let i = 0; i < 30; i++) script.push([0.5 + 0.1 * Math.sin(i / 3), 0.6]);     // sign 1
+        for (let i = 0; i < 30; i++) script.push(null);                                   // rest
+        for (let i = 0; i < 30; i++) script.push([0.5, 0.6 + 0.1 * Math.sin(i / 3)]);     // sign 2
+        for (let i = 0; i < 45; i++) script.push([0.5, 0.7]);                             // still
+        for (let i = 0; i < 30; i++) script.push(null);                                   // gone
+        const actions = [];
+        script.forEach((hand, i) => {
+          const f = frameAt(hand);
+          const a = seg.push(f, P.frameSummary(f, info, 3), i / 30);
+          if (a) actions.push({kind: a.kind, n: a.frames ? a.frames.length : 0, start: a.start, end: a.end});
+        });
+        const last = seg.flush();
+        if (last) actions.push({kind: last.kind});
+        return actions;
+        """,
+    )
+    finals = [a for a in got if a["kind"] == "final"]
+    assert len(finals) == 2, got
+    (s1, s2) = finals
+    assert 0.95 <= s1["start"] <= 1.05 and 1.9 <= s1["end"] <= 2.05
+    assert 2.95 <= s2["start"] <= 3.05 and 3.9 <= s2["end"] <= 4.6  # may include the hold's start
+    assert any(a["kind"] == "partial" for a in got)
+    assert got[-1]["kind"] == "rest" or got[-1] == finals[-1]
