@@ -119,6 +119,40 @@ def test_webcam_page_detects_signs_and_predicts_offline(browser, base_url, fixtu
     context.close()
 
 
+def test_server_fallback_streams_frames_over_websocket(browser, fixture_model):
+    """?infer=server: no model in the page; frames go to WS /v1/stream, signs come back."""
+    meta = fixture_model.metadata
+    with serve(page_app(fixture_model, stream_threshold=0.0)) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        log = RequestLog()
+        log.attach(context)
+        page = context.new_page()
+        page.goto(url + "?infer=server")
+        wait_for(
+            page,
+            "window.islrState?.predictions >= 2 && islrState.transcript.length >= 1",
+            120,
+            "predictions from the server",
+        )
+        state = page.evaluate("({...islrState})")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "webcam-server.png"))
+        # a video file in server mode: frames over the socket, the whole clip via POST /v1/predict
+        page.set_input_files("#file", str(shared_data("videos", "FOOTBALL.mp4")))
+        wait_for(page, "islrState.file?.status === 'done'", 120, "the video file (server mode)")
+        file_top = page.evaluate("islrState.file.top")
+        context.close()
+    assert [t["label"] for t in file_top] and {t["label"] for t in file_top} <= set(meta["labels"])
+    assert state["inferMode"] == "server" and state["error"] is None
+    assert {t["label"] for t in state["transcript"]} <= set(meta["labels"])
+    # the in-browser classifier was not loaded; the WebSocket was used
+    assert not any(
+        u.endswith(("/v1/model.onnx", "/ort/ort-wasm-simd-threaded.wasm")) for u in log.urls
+    )
+    assert any(u.startswith("ws://127.0.0.1") and u.endswith("/v1/stream") for u in log.urls)
+    assert log.non_local() == []
+
+
 def test_video_file_landmarks_match_python_extraction(browser, base_url, fixture_model):
     from islr.extract import extract_video
     from islr.features import prepare_model_input

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -85,86 +85,46 @@ def skip_without_browser() -> None:
 
 @dataclass
 class FixtureModel:
-    """A tiny SignClassifier with random weights exported to ONNX: a test fixture, not a model."""
+    """A tiny SignClassifier with random weights, exported by `islr export`'s code: a test
+    fixture (its predictions mean nothing), but the real architecture, export and metadata."""
 
     onnx_path: Path
     metadata: dict = field(default_factory=dict)
 
 
 def export_fixture_model(out_dir: Path, seq_len: int = 32, n_classes: int = 6) -> FixtureModel:
-    """The real classifier architecture (in-model preprocessing included), randomly initialised,
-    exported with torch.onnx.export(dynamo=False) and carrying the contract's "islr" metadata."""
-    import onnx
+    """Checkpoint of an untrained classifier (holistic136, x/y/z) -> ONNX via islr.inference."""
     import torch
 
     from islr.features.config import FeatureConfig
-    from islr.landmarks import get_layout
-    from islr.models.classifier import ModelConfig, SignClassifier
+    from islr.inference.export import export_onnx
+    from islr.models import ModelConfig, ModelSpec, save_checkpoint
 
-    layout = get_layout("holistic136")
-    features = FeatureConfig(seq_len=seq_len)
-    model_cfg = ModelConfig(
-        "conv_transformer", {"dim": 32, "stages": 1, "conv_blocks": 1, "heads": 2}
+    spec = ModelSpec(
+        model=ModelConfig(
+            "conv_transformer", {"dim": 32, "stages": 1, "conv_blocks": 1, "heads": 2}
+        ),
+        features=FeatureConfig(seq_len=seq_len),
+        layout="holistic136",
+        n_coords=3,
+        labels=[f"fixture-sign-{i}" for i in range(n_classes)],
     )
     torch.manual_seed(0)
-    model = SignClassifier(model_cfg, features, layout.name, 3, n_classes).eval()
-    example = torch.zeros(1, seq_len, layout.n_points, 3)
-    example[:, :, :42] = float("nan")
     out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = out_dir / "fixture-model.onnx"
-    torch.onnx.export(
-        model,
-        (example,),
-        str(onnx_path),
-        input_names=["landmarks"],
-        output_names=["logits"],
-        dynamic_axes={"landmarks": {0: "batch"}, "logits": {0: "batch"}},
-        dynamo=False,
-        opset_version=17,
-    )
-    metadata = {
-        "labels": [f"fixture-sign-{i}" for i in range(n_classes)],
-        "layout": layout.to_dict(),
-        "n_points": layout.n_points,
-        "n_coords": 3,
-        "seq_len": seq_len,
-        "resample": "nearest-centre",
-        "version": 1,
-        "model": "browser-test-fixture",
-        "features": asdict(features),
-    }
-    proto = onnx.load(str(onnx_path))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "islr", json.dumps(metadata)
-    onnx.save(proto, str(onnx_path))
-    return FixtureModel(onnx_path, metadata)
+    checkpoint = save_checkpoint(out_dir / "fixture.pt", spec, spec.build().state_dict())
+    result = export_onnx(checkpoint, out_dir / "fixture-model.onnx")
+    return FixtureModel(result.path, result.metadata)
 
 
-# ---- a loopback server for the page -----------------------------------------------------------
+def page_app(model: FixtureModel, stream_threshold: float | None = None):
+    """The real server (`islr serve`'s app) over the fixture model: page, API and WebSocket."""
+    from islr.inference import StreamConfig
+    from islr.serving.app import ServeConfig, create_app
 
-
-def page_app(model: FixtureModel):
-    """The routes the page needs, as `islr serve` provides them: / , /static/, /v1/model(.onnx)."""
-    from fastapi import FastAPI
-    from fastapi.responses import FileResponse, JSONResponse
-    from fastapi.staticfiles import StaticFiles
-
-    app = FastAPI()
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-
-    @app.get("/")
-    def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html")
-
-    @app.get("/v1/model")
-    def model_metadata() -> JSONResponse:
-        return JSONResponse(model.metadata)
-
-    @app.get("/v1/model.onnx")
-    def model_bytes() -> FileResponse:
-        return FileResponse(model.onnx_path, media_type="application/octet-stream")
-
-    return app
+    config = ServeConfig()
+    if stream_threshold is not None:
+        config.stream = StreamConfig(threshold=stream_threshold)
+    return create_app(model.onnx_path, config)
 
 
 @contextmanager
@@ -237,6 +197,8 @@ class RequestLog:
         context.on("request", lambda r: self.urls.append(r.url))
         context.on("requestfinished", self._finished)
         context.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
+        # WebSockets are not "requests" to Playwright: log them per page
+        context.on("page", lambda page: page.on("websocket", lambda ws: self.urls.append(ws.url)))
 
     def _finished(self, request) -> None:
         try:
@@ -293,6 +255,7 @@ def test_fixture_model_follows_the_contract(tmp_path: Path) -> None:
         next(p.value for p in onnx.load(str(model.onnx_path)).metadata_props if p.key == "islr")
     )
     assert meta["layout"]["name"] == "holistic136" and meta["n_points"] == 136
+    assert meta == model.metadata and meta["seq_len"] == 8
     session = ort.InferenceSession(str(model.onnx_path), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).random((2, 8, 136, 3), dtype=np.float32)
     x[0, :, :21] = np.nan  # a missing hand must not poison the output

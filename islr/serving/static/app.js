@@ -275,20 +275,22 @@ class ServerStream {
     };
   }
 
-  send(frame, t0) {
+  /** One frame (model layout, already aspect-corrected: the server must not rescale it) at t s. */
+  send(frame, t, t0) {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    const points = [];
-    for (let i = 0; i < info.nPoints; i++) {
-      const p = Array.from(frame.subarray(i * meta.n_coords, (i + 1) * meta.n_coords));
-      points.push(Number.isNaN(p[0]) ? null : p);
-    }
     this.sentAt.push(t0);
     if (this.sentAt.length > 64) this.sentAt.shift();
-    this.ws.send(JSON.stringify({ frame: points }));
+    // t: the server's segmenter is time-based; without it the server would assume 30 fps.
+    this.ws.send(JSON.stringify({ frame: pointsOf(frame), t }));
   }
 
   reset() {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ reset: true }));
+  }
+
+  /** End of a file: the server reports the open segment. */
+  flush() {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ flush: true }));
   }
 
   onEvent(event) {
@@ -300,11 +302,22 @@ class ServerStream {
       if (event.type === "sign") addToTranscript({ label: event.label, prob: event.prob, start: event.start, end: event.end });
       showSegment(event.type === "sign" ? `sign: ${event.label}` : "signing…");
     } else if (event.type === "rest") {
-      showSegment("no sign");
+      showSegment(event.reason ? `no sign (${event.reason})` : "no sign");
     } else if (event.type === "error") {
       setStatus(`server: ${event.message ?? event.detail ?? "error"}`, true);
     }
   }
+}
+
+/** Float32Array frame -> [[x, y, z] or null per point], the JSON the server takes. */
+function pointsOf(frame) {
+  const n = meta.n_coords;
+  const points = [];
+  for (let i = 0; i < info.nPoints; i++) {
+    const p = Array.from(frame.subarray(i * n, (i + 1) * n));
+    points.push(Number.isNaN(p[0]) ? null : p);
+  }
+  return points;
 }
 
 function normaliseTop(top) {
@@ -336,7 +349,7 @@ async function handleResults(results, frameInfo) {
   }
 
   if (state.inferMode === "server") {
-    server.send(frame, t0);
+    server.send(frame, t, t0);
   } else {
     const action = segmenter.push(frame, frameSummary(frame, info, meta.n_coords), t);
     await runAction(action, t0);
@@ -533,19 +546,21 @@ async function processFile(file) {
 async function finishFile(nFrames) {
   const file = state.file;
   if (state.inferMode === "server") {
-    // The server's segmenter saw the frames; ask it for the whole clip too.
-    const frames = file.modelFrames.map((f) => {
-      const points = [];
-      for (let i = 0; i < info.nPoints; i++) {
-        const p = Array.from(f.subarray(i * meta.n_coords, (i + 1) * meta.n_coords));
-        points.push(Number.isNaN(p[0]) ? null : p);
-      }
-      return points;
-    });
+    // The server's segmenter saw the frames; close its open segment and ask for the whole clip
+    // (raw MediaPipe coordinates + the image size: the server does the aspect step itself).
+    server.flush();
+    if (file.frames.length === 0) throw new Error("no frames could be read");
+    const frames = file.frames.map((f) => pointsOf(Float32Array.from(f, (v) => v ?? NaN)));
     const response = await fetch("v1/predict", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ frames, layout: info.name, top_k: TOP_K }),
+      body: JSON.stringify({
+        frames,
+        layout: info.name,
+        top_k: TOP_K,
+        image_width: file.width,
+        image_height: file.height,
+      }),
     });
     const body = await response.json();
     if (!response.ok) throw new Error(`v1/predict: ${body.detail ?? response.status}`);
