@@ -274,3 +274,15 @@ def test_request_log_flags_non_local_requests() -> None:
     )
     assert log.non_local() == ["https://cdn.jsdelivr.net/npm/@mediapipe/holistic/holistic.js"]
     assert log.static_paths() == {"ort/ort.wasm.min.js"}
+
+
+def test_missing_vendored_assets_name_the_fix(tmp_path: Path, monkeypatch) -> None:
+    import test_browser_harness as harness
+
+    monkeypatch.setattr(harness, "VENDOR_DIR", tmp_path / "vendor")
+    monkeypatch.setattr(harness, "chromium_path", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(harness.shutil, "which", lambda name: f"/usr/bin/{name}")
+    reason = harness.browser_missing()
+    if reason and "playwright" in reason:
+        pytest.skip(reason)
+    assert reason is not None and "make web" in reason
