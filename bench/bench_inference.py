@@ -12,8 +12,8 @@ Measured side by side in one run on this machine:
 - batch throughput (sequences/s, batch 64) with 1 and 2 threads;
 - model file sizes (fp32, int8).
 Without ``--run`` the models are freshly initialised with the shipped default settings (latency
-and size do not depend on the weights): the default = conv_transformer (dim 192, 2 stages) on
-hands_pose75 x, y, 60 frames, 50 classes (INCLUDE-50); the seed = seed_transformer (384 wide,
+and size do not depend on the weights): the default = the model and features of
+configs/default.yaml on hands_pose75 x, y, 50 classes (INCLUDE-50); the seed = seed_transformer (384 wide,
 4 layers) on holistic136 x, y, z raw, 60 frames, 123 classes, as in the seed notebook.
 """
 
@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
 
 
 def _spec(kind: str):
@@ -46,7 +48,14 @@ def _spec(kind: str):
         labels = [f"sign-{i:03d}" for i in range(123)]
         return ModelSpec(ModelConfig("seed_transformer"), features, "holistic136", 3, labels)
     labels = [f"sign-{i:02d}" for i in range(50)]
-    return ModelSpec(ModelConfig("conv_transformer"), FeatureConfig(), "hands_pose75", 2, labels)
+    features, model = FeatureConfig(), ModelConfig("conv_transformer")
+    if DEFAULT_CONFIG.is_file():  # the shipped recipe's model and input settings
+        import yaml
+
+        cfg = yaml.safe_load(DEFAULT_CONFIG.read_text())
+        features = FeatureConfig(**cfg.get("features", {}))
+        model = ModelConfig(**cfg.get("model", {}))
+    return ModelSpec(model, features, "hands_pose75", 2, labels)
 
 
 def _make_run(kind: str, root: Path) -> Path:
@@ -162,6 +171,8 @@ def main() -> None:
     print("\n== latency of one sequence (median / p90 ms) ==")
     for name, r in results.items():
         print(f"{name:72s} {r['median_ms']:8.3f} {r['p90_ms']:8.3f}")
+    default_spec = _spec("default")
+    print(f"default model: {default_spec.model}, seq_len {default_spec.features.seq_len}")
     print(f"\nseed model in PyTorch / default model in ONNX Runtime: {seed_ms / ort_ms:.1f}x")
     print("target: default ONNX fp32 <= 2 ms ->", "met" if ort_ms <= 2.0 else "NOT met")
     print("\n== batch throughput (batch 64, sequences/s) ==")

@@ -7,8 +7,8 @@ async httpx client sends ``--requests`` POST /v1/predict requests from ``--concu
 concurrent clients. Each request is one realistic sequence: 60 frames of the model's layout with
 some points null (not detected). Reports latency percentiles as the client sees them (including
 JSON encoding, HTTP and parsing), requests per second, and every non-200 answer or transport error.
-Without ``--model`` a freshly initialised default model (conv_transformer, hands_pose75, 50 classes)
-is exported to ONNX and served: latency does not depend on the weights.
+Without ``--model`` a freshly initialised default model (configs/default.yaml, hands_pose75, 50
+classes) is exported to ONNX and served: latency does not depend on the weights.
 The client runs on the same machine and competes with the server for its CPU cores.
 """
 
@@ -36,17 +36,12 @@ def _free_port() -> int:
 
 
 def _default_model(root: Path) -> Path:
-    import torch
+    """The shipped default recipe's model (configs/default.yaml), freshly initialised, as ONNX."""
+    from bench_inference import _make_run  # bench/ is on sys.path when run as a script
 
-    from islr.features import FeatureConfig
     from islr.inference import export_onnx
-    from islr.models import ModelConfig, ModelSpec, save_checkpoint
 
-    torch.manual_seed(0)
-    labels = [f"sign-{i:02d}" for i in range(50)]
-    spec = ModelSpec(ModelConfig("conv_transformer"), FeatureConfig(), "hands_pose75", 2, labels)
-    save_checkpoint(root / "run" / "best.pt", spec, spec.build().eval().state_dict())
-    return export_onnx(root / "run", root / "model.onnx").path
+    return export_onnx(_make_run("default", root), root / "model.onnx").path
 
 
 def _payload(n_points: int, n_coords: int, n_frames: int = 60) -> bytes:
