@@ -18,7 +18,8 @@ from islr.models.classifier import ModelConfig
 class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
-    val_from_train: float = 0.0  # > 0: a seeded stratified split of train when there is no val
+    val_from_train: float = 0.0  # > 0: a seeded stratified split of train replaces val
+    label_file: str | None = None  # JSON {sample id: label}; only these samples, these labels
 
 
 @dataclass

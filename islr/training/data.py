@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +35,7 @@ class TrainingData:
     train: SampleSet
     val: SampleSet | None
     file_to_label: dict[str, str]
+    has_z: bool = True  # False when z is missing everywhere (INCLUDE's keypoints have no z)
 
 
 def _prepare(cache: LandmarkCache, entries: list[ManifestEntry], layout: str, n_coords: int):
@@ -46,10 +49,17 @@ def load_training_data(
     val_split: str = "val",
     val_from_train: float = 0.0,
     seed: int = 0,
+    label_file: str | Path | None = None,
 ) -> TrainingData:
-    """Train/val samples of a cache by the manifest's split (or a stratified split of train)."""
+    """Train/val samples of a cache by the manifest's split (or a stratified split of train).
+
+    ``label_file`` (JSON ``{sample id: label}``, as ``file_to_label.json``) relabels the cache:
+    only the samples it names are used, with its labels.
+    """
     cache = LandmarkCache(cache_dir)
     all_entries = cache.require_entries()
+    if label_file is not None:
+        all_entries = relabel(all_entries, read_label_file(label_file), cache_dir)
     train = [e for e in all_entries if e.split == train_split and e.label]
     val = [e for e in all_entries if e.split == val_split and e.label]
     if not train:
@@ -84,14 +94,49 @@ def load_training_data(
             np.array([index[e.label] for e in entries], dtype=np.int64),
         )
 
+    train_set = sample_set(train)
+    has_z = n_coords > 2 and any(not np.isnan(a[..., 2]).all() for a in train_set.arrays)
     return TrainingData(
         layout=layout,
         n_coords=n_coords,
         labels=labels,
-        train=sample_set(train),
+        train=train_set,
         val=sample_set(val) if val else None,
         file_to_label={e.id: e.label for e in train + val},
+        has_z=has_z,
     )
+
+
+def read_label_file(path: str | Path) -> dict[str, str]:
+    """``{sample id: label}`` from a JSON file, with clear errors for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such label file")
+    try:
+        mapping = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in mapping.items()
+    ):
+        raise DatasetError(f"{path}: expected a JSON object {{sample id: label}} of strings")
+    if not mapping:
+        raise DatasetError(f"{path}: the label file is empty")
+    return mapping
+
+
+def relabel(
+    entries: list[ManifestEntry], mapping: dict[str, str], cache_dir: str | Path
+) -> list[ManifestEntry]:
+    """The entries named in ``mapping``, labelled by it; names the cache lacks are an error."""
+    by_id = {e.id: e for e in entries}
+    missing = sorted(set(mapping) - set(by_id))
+    if missing:
+        raise DatasetError(
+            f"the label file names {len(missing)} samples that {cache_dir} does not hold "
+            f"(e.g. {missing[:5]}); check the cache folder or regenerate the label file"
+        )
+    return [replace(by_id[i], label=label) for i, label in mapping.items()]
 
 
 def stratified_split(

@@ -140,11 +140,14 @@ def train(
     if data is None:
         data = load_training_data(
             str(cache_dir), cfg.data.train_split, cfg.data.val_split, cfg.data.val_from_train,
-            cfg.seed,
+            cfg.seed, cfg.data.label_file,
         )  # fmt: skip
     features = _fit_features_to_layout(cfg, data)
     spec = ModelSpec(cfg.model, features, data.layout, data.n_coords, data.labels)
-    model = spec.build()
+    try:
+        model = spec.build()
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model {cfg.model.name!r} cannot be built from this config: {e}") from e
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
     )
@@ -260,7 +263,8 @@ def train(
 
 
 def _fit_features_to_layout(cfg: TrainConfig, data: TrainingData):
-    """``points: all`` means every component the data's layout has (the seed's raw input)."""
+    """``points: all`` means every component the data's layout has (the seed's raw input);
+    ``coords: xyz`` falls back to x, y when the data has no z (e.g. INCLUDE's keypoints)."""
     from dataclasses import replace
 
     from islr.landmarks import get_layout
@@ -268,7 +272,7 @@ def _fit_features_to_layout(cfg: TrainConfig, data: TrainingData):
     features = cfg.features
     if features.points == "all":
         features = replace(features, points={c: "all" for c in get_layout(data.layout).components})
-    if features.coords == "xyz" and data.n_coords < 3:
+    if features.coords == "xyz" and not data.has_z:
         features = replace(features, coords="xy")
     return features
 
