@@ -125,22 +125,29 @@ def test_int8_agrees_with_fp32_on_include50_val(tmp_path):
         np.stack([prepare_model_input(s, "hands_pose75", seq_len, 2) for s in train_seqs])
     )
     y = torch.tensor([labels.index(e.label) for e in train_entries])
-    torch.manual_seed(0)
-    model = spec.build()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=4e-3)
-    for _ in range(6):
-        model.train()
-        for batch in torch.randperm(len(x)).split(32):
-            loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+    # One thread: the same weights whatever ran before (float sums depend on the thread count),
+    # and fastest on a busy 2-core machine (~5 s). 14 epochs: ~85% val top-1, no near-ties.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        model = spec.build()
+        optimiser = torch.optim.AdamW(model.parameters(), lr=4e-3)
+        for _ in range(14):
+            model.train()
+            for batch in torch.randperm(len(x)).split(32):
+                loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
     save_checkpoint(tmp_path / "run" / "best.pt", spec, model.eval().state_dict())
     fp32 = Engine.load(export_onnx(tmp_path / "run", tmp_path / "fp32.onnx").path)
     int8 = Engine.load(export_onnx(tmp_path / "run", tmp_path / "int8.onnx", int8=True).path)
     fp32_top1 = fp32.predict_batch(val_seqs).argmax(axis=1)
     int8_top1 = int8.predict_batch(val_seqs).argmax(axis=1)
     truth = np.array([labels.index(e.label) for e in val_entries])
-    assert (fp32_top1 == truth).mean() > 0.3  # trained, not random (2% by chance)
+    assert (fp32_top1 == truth).mean() > 0.6  # trained, not random (2% by chance)
     agreement = (fp32_top1 == int8_top1).mean()
     assert agreement >= 0.99, f"int8 agrees with fp32 on {agreement:.1%} of {len(truth)} videos"

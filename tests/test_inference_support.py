@@ -90,15 +90,20 @@ def synthetic_run() -> Path:
     model = spec.build()
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(0)
-    for _ in range(10):
-        model.train()
-        order = torch.randperm(len(inputs), generator=generator)
-        for i in range(0, len(order), 16):
-            batch = order[i : i + 16]
-            loss = torch.nn.functional.cross_entropy(model(inputs[batch]), targets[batch])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same weights whatever ran before; fast on a busy machine
+    try:
+        for _ in range(10):
+            model.train()
+            order = torch.randperm(len(inputs), generator=generator)
+            for i in range(0, len(order), 16):
+                batch = order[i : i + 16]
+                loss = torch.nn.functional.cross_entropy(model(inputs[batch]), targets[batch])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
     out = Path(tempfile.mkdtemp(prefix="islr-test-run-"))
     save_checkpoint(out / "best.pt", spec, model.eval().state_dict())
     return out
