@@ -156,7 +156,10 @@ def run_seed(args: argparse.Namespace, results: dict) -> None:
         _, seed = train_run(args.seed_config, args.cache, args.out / "seed", args.seed_overrides)
         per_epoch = seed.seconds / seed.epochs_run
         seed_val = evaluate(args.out / "seed", args.cache, [])["clean"]
-        seed_epochs, how = seed.epochs_run, "trained to the end (early stopping)"
+        seed_epochs = seed.epochs_run
+        how = f"trained {seed.epochs_run} of at most {full} epochs" + (
+            ", early stop" if seed.stopped_early else ""
+        )
     else:
         n = args.seed_epochs
         _, seed = train_run(args.seed_config, args.cache, args.out / "seed",
