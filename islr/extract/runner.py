@@ -245,9 +245,7 @@ def extract_folder(
     with cache.writer() as writer:
         writer.clear_failures(listing.readable_dirs)
         for folder, reason in listing.unreadable:
-            writer.clear_failures([folder])
-            writer.record_failure(folder, f"cannot read folder: {reason}")
-            summary.failures.append((folder, f"cannot read folder: {reason}"))
+            _record_failure(writer, summary, folder, f"cannot read folder: {reason}")
         existing = {e.id: e for e in cache.entries()} if cache.exists() else {}
         jobs: list[_Job] = []
         seen_ids: dict[str, str] = {}
@@ -255,9 +253,7 @@ def extract_folder(
             sid = video.sample_id
             if sid in seen_ids:
                 reason = f"same sample id as {seen_ids[sid]}; rename one of them"
-                writer.clear_failures([video.rel_path])
-                writer.record_failure(video.rel_path, reason)
-                summary.failures.append((video.rel_path, reason))
+                _record_failure(writer, summary, video.rel_path, reason)
                 continue
             seen_ids[sid] = video.rel_path
             entry = existing.get(sid)
@@ -268,9 +264,7 @@ def extract_folder(
                 stat = video.path.stat()
             except OSError as e:
                 reason = f"cannot read file: {e.strerror or e}"
-                writer.clear_failures([video.rel_path])
-                writer.record_failure(video.rel_path, reason)
-                summary.failures.append((video.rel_path, reason))
+                _record_failure(writer, summary, video.rel_path, reason)
                 continue
             jobs.append(
                 _Job(str(video.path), video.rel_path, sid, options, stat.st_size, stat.st_mtime)
@@ -360,13 +354,18 @@ def _run_jobs(
             pool.shutdown(wait=True)
 
 
+def _record_failure(writer, summary: ExtractSummary, file: str, reason: str) -> None:
+    """One failures.csv row per file (an older reason is replaced) and in the summary."""
+    writer.clear_failures([file])
+    writer.record_failure(file, reason)
+    summary.failures.append((file, reason))
+
+
 def _store(result: _Result, root: Path, writer, summary: ExtractSummary) -> None:
     job = result.job
     summary.peak_worker_rss_mb = max(summary.peak_worker_rss_mb, result.peak_rss_mb)
     if result.error:
-        writer.clear_failures([job.rel_path])
-        writer.record_failure(job.rel_path, result.error)
-        summary.failures.append((job.rel_path, result.error))
+        _record_failure(writer, summary, job.rel_path, result.error)
         return
     label, label_raw, category = label_from_path(job.rel_path)
     extra = {
