@@ -29,22 +29,17 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+SEED_CONFIG = DEFAULT_CONFIG.with_name("seed.yaml")
 
 
 def _spec(kind: str):
     from islr.features import FeatureConfig
     from islr.models import ModelConfig, ModelSpec
 
-    if kind == "seed":
-        features = FeatureConfig(
-            seq_len=60,
-            coords="xyz",
-            points={"left_hand": "all", "right_hand": "all", "pose": "all", "face": "all"},
-            normalize=False,
-            hand_relative=False,
-            motion=False,
-            presence=False,
-        )
+    if kind == "seed":  # the seed notebook's model on its 408 raw inputs (holistic136 x, y, z)
+        from islr.training import load_config
+
+        features = load_config(SEED_CONFIG).features.for_layout("holistic136")
         labels = [f"sign-{i:03d}" for i in range(123)]
         return ModelSpec(ModelConfig("seed_transformer"), features, "holistic136", 3, labels)
     labels = [f"sign-{i:02d}" for i in range(50)]

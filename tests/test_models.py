@@ -26,15 +26,9 @@ def test_every_model_forward_backward(name):
 
 
 def test_seed_transformer_matches_seed_size():
-    seed_features = FeatureConfig(
-        seq_len=60,
-        coords="xyz",
-        points={"left_hand": "all", "right_hand": "all", "pose": "all", "face": "all"},
-        normalize=False,
-        hand_relative=False,
-        motion=False,
-        presence=False,
-    )
+    from islr.training import load_config
+
+    seed_features = load_config("configs/seed.yaml").features.for_layout("holistic136")
     model = SignClassifier(ModelConfig("seed_transformer"), seed_features, "holistic136", 3, 123)
     assert model.preprocess.n_features == 408
     assert 7.2e6 < count_parameters(model) < 7.5e6  # the seed reports 7.35M

@@ -12,7 +12,6 @@ import pytest
 from islr.errors import ConfigError, DatasetError
 from islr.landmarks import LandmarkCache, LandmarkSequence, ManifestEntry
 from islr.training import load_config, load_training_data, train
-from islr.training.loop import _fit_features_to_layout
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +72,8 @@ def test_seed_config_fits_a_layout_without_face_or_z(tmp_path: Path, z: bool):
     cache = write_cache(tmp_path / "c", [(f"s{i}", "ab"[i % 2]) for i in range(4)], z=z)
     data = load_training_data(str(cache))
     assert data.has_z is z
-    features = _fit_features_to_layout(load_config(REPO_ROOT / "configs" / "seed.yaml"), data)
+    seed = load_config(REPO_ROOT / "configs" / "seed.yaml").features
+    features = seed.for_layout(data.layout, data.has_z)
     assert features.coords == ("xyz" if z else "xy")
     assert features.points == {"pose": "all", "left_hand": "all", "right_hand": "all"}
     assert not (features.normalize or features.hand_relative or features.motion)

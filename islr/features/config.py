@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Upper-body pose points that carry signing information: nose, eyes, ears, mouth corners,
 # shoulders, elbows, wrists. Hips and legs are often out of frame in sign videos.
@@ -38,6 +38,20 @@ class FeatureConfig:
             raise ValueError(f"coords must be 'xy' or 'xyz', got {self.coords!r}")
         if self.seq_len < 4:
             raise ValueError(f"seq_len must be at least 4, got {self.seq_len}")
+
+    def for_layout(self, layout: str, has_z: bool = True) -> FeatureConfig:
+        """This config made concrete for data of ``layout``: ``points: all`` becomes every
+        component the layout stores (the seed's raw input), and ``xyz`` falls back to x, y when
+        the data has no z (e.g. INCLUDE's keypoints)."""
+        from islr.landmarks import get_layout
+
+        features = self
+        if features.points == "all":
+            components = get_layout(layout).components
+            features = replace(features, points={c: "all" for c in components})
+        if features.coords == "xyz" and not has_z:
+            features = replace(features, coords="xy")
+        return features
 
 
 @dataclass

@@ -142,7 +142,7 @@ def train(
             str(cache_dir), cfg.data.train_split, cfg.data.val_split, cfg.data.val_from_train,
             cfg.seed, cfg.data.label_file,
         )  # fmt: skip
-    features = _fit_features_to_layout(cfg, data)
+    features = cfg.features.for_layout(data.layout, data.has_z)
     spec = ModelSpec(cfg.model, features, data.layout, data.n_coords, data.labels)
     try:
         model = spec.build()
@@ -260,21 +260,6 @@ def train(
         history=history,
         stopped_early=stopped_early,
     )
-
-
-def _fit_features_to_layout(cfg: TrainConfig, data: TrainingData):
-    """``points: all`` means every component the data's layout has (the seed's raw input);
-    ``coords: xyz`` falls back to x, y when the data has no z (e.g. INCLUDE's keypoints)."""
-    from dataclasses import replace
-
-    from islr.landmarks import get_layout
-
-    features = cfg.features
-    if features.points == "all":
-        features = replace(features, points={c: "all" for c in get_layout(data.layout).components})
-    if features.coords == "xyz" and not data.has_z:
-        features = replace(features, coords="xy")
-    return features
 
 
 def _eval_batches(samples, seq_len: int, layout: str, batch_size: int = 256):
