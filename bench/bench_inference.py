@@ -13,7 +13,7 @@ Measured side by side in one run on this machine:
 - model file sizes (fp32, int8).
 Without ``--run`` the models are freshly initialised with the shipped default settings (latency
 and size do not depend on the weights): the default = the model and features of
-configs/default.yaml on hands_pose75 x, y, 50 classes (INCLUDE-50); the seed = seed_transformer (384 wide,
+islr/configs/default.yaml on hands_pose75 x, y, 50 classes (INCLUDE-50); the seed = seed_transformer (384 wide,
 4 layers) on holistic136 x, y, z raw, 60 frames, 123 classes, as in the seed notebook.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "islr" / "configs" / "default.yaml"
 SEED_CONFIG = DEFAULT_CONFIG.with_name("seed.yaml")
 
 

@@ -7,7 +7,7 @@ async httpx client sends ``--requests`` POST /v1/predict requests from ``--concu
 concurrent clients. Each request is one realistic sequence: 60 frames of the model's layout with
 some points null (not detected). Reports latency percentiles as the client sees them (including
 JSON encoding, HTTP and parsing), requests per second, and every non-200 answer or transport error.
-Without ``--model`` a freshly initialised default model (configs/default.yaml, hands_pose75, 50
+Without ``--model`` a freshly initialised default model (islr/configs/default.yaml, hands_pose75, 50
 classes) is exported to ONNX and served: latency does not depend on the weights.
 The client runs on the same machine and competes with the server for its CPU cores.
 """
@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 
 def _default_model(root: Path) -> Path:
-    """The shipped default recipe's model (configs/default.yaml), freshly initialised, as ONNX."""
+    """The shipped default recipe's model (islr/configs/default.yaml), freshly initialised, as ONNX."""
     from bench_inference import _make_run  # bench/ is on sys.path when run as a script
 
     from islr.inference import export_onnx

@@ -5,13 +5,13 @@
 
 1. Imports INCLUDE-50 train (689) + val (77) keypoint JSON into a landmark cache (kept with
    ``--cache`` for reruns).
-2. Trains configs/default.yaml on the official TRAIN split only: it sees no val sample, no val
+2. Trains islr/configs/default.yaml on the official TRAIN split only: it sees no val sample, no val
    metric picks its checkpoint (the last epoch is the model). Its recipe was chosen on a seeded
    80/20 stratified split of train, never on val.
 3. Evaluates that model ONCE on the official val split: top-1, top-5, macro-F1, and the same model
    on val mirrored (left-handed signer), rotated +-10 deg, zoomed 0.8-1.2x, played at 0.6-1.6x
    speed, and with 25% of hand detections dropped (fixed seed), each with its gap to clean.
-4. Times configs/seed.yaml on the same data: ``--seed-epochs`` epochs, scaled to its full epoch
+4. Times islr/configs/seed.yaml on the same data: ``--seed-epochs`` epochs, scaled to its full epoch
    count (said so in the output); ``--seed-full`` trains it to the end under its own protocol
    (val loss drives ReduceLROnPlateau and early stopping, best-on-val checkpoint) and reports its
    val accuracy too.
@@ -92,8 +92,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/islr-bench-inc50"))
     parser.add_argument("--out", type=Path, default=Path("bench-train-out"))
-    parser.add_argument("--default-config", type=Path, default=REPO / "configs" / "default.yaml")
-    parser.add_argument("--seed-config", type=Path, default=REPO / "configs" / "seed.yaml")
+    parser.add_argument("--default-config", default="default")
+    parser.add_argument("--seed-config", default="seed")
     parser.add_argument("--seed-epochs", type=int, default=3, help="epochs to time the seed over")
     parser.add_argument("--seed-full", action="store_true", help="train the seed to the end")
     parser.add_argument("--skip-seed", action="store_true")
@@ -147,7 +147,7 @@ def run_default(args: argparse.Namespace, results: dict) -> None:
 
 
 def run_seed(args: argparse.Namespace, results: dict) -> None:
-    print(f"\n== seed recipe ({args.seed_config.name}) ==")
+    print(f"\n== seed recipe ({args.seed_config}) ==")
     from islr.training import load_config
 
     seed_cfg = load_config(args.seed_config, args.seed_overrides)

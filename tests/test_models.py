@@ -28,7 +28,7 @@ def test_every_model_forward_backward(name):
 def test_seed_transformer_matches_seed_size():
     from islr.training import load_config
 
-    seed_features = load_config("configs/seed.yaml").features.for_layout("holistic136")
+    seed_features = load_config("seed").features.for_layout("holistic136")
     model = SignClassifier(ModelConfig("seed_transformer"), seed_features, "holistic136", 3, 123)
     assert model.preprocess.n_features == 408
     assert 7.2e6 < count_parameters(model) < 7.5e6  # the seed reports 7.35M

@@ -91,7 +91,7 @@ def test_same_seed_same_history(synth_cache, tmp_path):
 
 
 def test_config_overrides_and_errors(tmp_path):
-    cfg = load_config("configs/seed.yaml", ["optim.lr=0.01", "augment.p_mirror=0.5"])
+    cfg = load_config("seed", ["optim.lr=0.01", "augment.p_mirror=0.5"])
     assert cfg.model.name == "seed_transformer" and cfg.optim.lr == 0.01
     assert cfg.augment.p_mirror == 0.5 and cfg.augment.speed_range == (0.8, 1.2)
     with pytest.raises(ConfigError, match="unknown keys"):

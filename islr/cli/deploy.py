@@ -11,7 +11,10 @@ from rich.table import Table
 
 from islr.cli.common import console, fail, out, user_errors
 
-MODEL_HELP = "A training run folder (RUN_DIR with best.pt), a .pt checkpoint, or an .onnx model."
+MODEL_HELP = (
+    "A shipped model's name (include50), a training run folder (RUN_DIR with best.pt), "
+    "a .pt checkpoint, or an .onnx model."
+)
 
 
 def load_input(path: Path, layout: str):
@@ -97,7 +100,9 @@ def _print_json_line(record: dict) -> None:
 
 
 def export(
-    run_dir: Path = typer.Argument(..., help="A training run folder or a .pt checkpoint."),
+    run_dir: Path = typer.Argument(
+        ..., help="A training run folder, a .pt checkpoint, or a shipped model's name (include50)."
+    ),
     out_path: Path = typer.Option(..., "--out", "-o", help="The .onnx file to write."),
     int8: bool = typer.Option(False, "--int8", help="Dynamic int8 quantisation of the weights."),
     check: bool = typer.Option(
@@ -106,8 +111,10 @@ def export(
 ) -> None:
     """Export a checkpoint to ONNX (opset 17, dynamic batch, input pipeline in the metadata)."""
     from islr.inference import export_onnx
+    from islr.pretrained import resolve_model
 
     with user_errors():
+        run_dir = resolve_model(run_dir, kind="pt")
         result = export_onnx(run_dir, out_path, int8=int8)
     meta = result.metadata
     table = Table(title="islr export", show_header=False)

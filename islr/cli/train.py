@@ -19,6 +19,20 @@ DEMO_OVERRIDES = [
 ]
 
 
+def _config_help() -> str:
+    # listed without importing islr.training (which imports torch): `islr --help` stays light
+    import islr
+
+    names = sorted(p.stem for p in (Path(islr.__file__).parent / "configs").glob("*.yaml"))
+    return (
+        f"A shipped recipe ({' | '.join(names)}) or a YAML file. Default: default "
+        "(the recipe of the shipped include50 model)."
+    )
+
+
+CONFIG_HELP = _config_help()
+
+
 def _run_training(cfg, data: Path, out_dir: Path, resume: bool):
     from islr.training import train
 
@@ -45,7 +59,7 @@ def _run_training(cfg, data: Path, out_dir: Path, resume: bool):
 def train_command(
     data: Path = typer.Option(..., "--data", help="Landmark cache with train (and val) splits."),
     out_dir: Path = typer.Option(..., "--out", help="Run folder for checkpoints and reports."),
-    config: Path | None = typer.Option(None, "--config", help="YAML config (configs/*.yaml)."),
+    config: str | None = typer.Option(None, "--config", help=CONFIG_HELP),
     epochs: int | None = typer.Option(None, "--epochs"),
     batch_size: int | None = typer.Option(None, "--batch-size"),
     lr: float | None = typer.Option(None, "--lr"),
@@ -97,8 +111,13 @@ def evaluate_command(
     with user_errors():
         engine = Engine.load(model)
         result = evaluate_cache(engine, data, split, perturb, seed)
+    from islr.pretrained import is_pretrained_name
+
     name = f"eval-{split}" + (f"-{perturb}" if perturb else "")
-    base = model if model.is_dir() else model.parent
+    if is_pretrained_name(model):  # never write into the installed package
+        name, base = f"eval-{model}-{split}" + (f"-{perturb}" if perturb else ""), Path(".")
+    else:
+        base = model if model.is_dir() else model.parent
     report_dir = write_report(result, out_dir or base / name, f"{name} ({result.n} samples)")
     out.print(
         f"[bold]{name}[/]: top-1 {result.top1:.4f}  top-5 {result.top5:.4f}  "
@@ -169,7 +188,72 @@ def demo(
               f"--out model.onnx  |  islr serve {run_dir}")  # fmt: skip
 
 
+def cv_command(
+    data: Path = typer.Option(..., "--data", help="Landmark cache with labelled samples."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the runs, cv.json and cv.csv."),
+    config: str | None = typer.Option(None, "--config", help=CONFIG_HELP),
+    folds: int = typer.Option(5, "--folds", "-k", min=2, help="Stratified folds."),
+    seeds: str = typer.Option("0,1", "--seeds", help="Training seeds, comma-separated."),
+    fold_seed: int = typer.Option(0, "--fold-seed", help="Seed of the fold assignment."),
+    splits: str = typer.Option(
+        "train,val", "--splits", help="Splits whose samples are pooled ('' = every labelled one)."
+    ),
+    overrides: list[str] = typer.Option([], "--set", help="Any config value: key.sub=value."),
+    workers: int = typer.Option(0, "--workers", help="Parallel runs (0 = one per core)."),
+    robustness: bool = typer.Option(
+        True, "--robustness/--no-robustness", help="Also score perturbed copies of each fold."
+    ),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run the folds on Ray: local, auto or ray://host:port."
+    ),
+) -> None:
+    """Repeated stratified k-fold cross-validation of a recipe: mean ± sd top-1, macro-F1."""
+    from islr.training import load_config
+    from islr.training.cv import ROBUSTNESS, cross_validate, format_stats
+
+    with user_errors():
+        try:
+            seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
+        except ValueError:
+            raise fail(f"--seeds must be integers separated by commas, got {seeds!r}") from None
+        cfg = load_config(config, list(overrides))
+        split_list = tuple(s.strip() for s in splits.split(",") if s.strip())
+        run_jobs = None
+        if ray is not None:
+            from islr.training.cv_ray import ray_job_runner
+
+            run_jobs = ray_job_runner(ray)
+        with make_progress() as progress:
+            task = progress.add_task("cv", total=folds * len(seed_list), status="")
+
+            def on_result(r) -> None:
+                progress.advance(task)
+                progress.update(task, status=f"seed {r.seed} fold {r.fold}: top-1 {r.top1:.3f}")
+
+            report = cross_validate(
+                cfg.to_dict(), data, out_dir, folds, seed_list, fold_seed, split_list,
+                ROBUSTNESS if robustness else (), workers, on_result=on_result, run_jobs=run_jobs,
+            )  # fmt: skip
+    s = report.summary()
+    table = Table("metric", "mean ± sd", title=f"{folds}-fold CV × seeds {list(seed_list)} "
+                  f"({s['n_samples']} samples, {len(report.results)} runs)")  # fmt: skip
+    table.add_row("top-1", format_stats(s["top1"]))
+    table.add_row("top-5", format_stats(s["top5"]))
+    table.add_row("macro-F1", format_stats(s["macro_f1"], percent=False))
+    if "robust_top1" in s:
+        table.add_row("top-1 perturbed (mean of 5)", format_stats(s["robust_top1"]))
+        for name in ROBUSTNESS:
+            if f"top1_{name}" in s:
+                table.add_row(f"  {name}", format_stats(s[f"top1_{name}"]))
+    if "ensemble_top1" in s:
+        table.add_row(f"top-1, {len(seed_list)} seeds averaged", format_stats(s["ensemble_top1"]))
+    table.add_row("seconds per run", f"{s['seconds_per_run']['mean']:.0f}")
+    out.print(table)
+    out.print(f"report: {out_dir}/cv.json, {out_dir}/cv.csv")
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
+    app.command("cv")(cv_command)
     app.command("evaluate")(evaluate_command)
     app.command("demo")(demo)

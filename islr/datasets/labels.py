@@ -80,24 +80,46 @@ def select_classes(labels: list[str], wanted: list[str]) -> set[str]:
     return {label for w in wanted for label in by_key[label_key(w)]}
 
 
-def stratified_split(entries: list[ManifestEntry], val_frac: float, seed: int) -> dict[str, str]:
-    """Sample id -> ``train``/``val``, per class: about ``val_frac`` of each class in val, and
-    every class with at least 2 samples in both splits. Deterministic for a seed, and a class's
-    split does not depend on which other classes are present."""
-    if not 0.0 < val_frac < 1.0:
-        raise DatasetError(f"--val-frac must be between 0 and 1, got {val_frac}")
+def _class_order(label: str, n: int, seed: int) -> np.ndarray:
+    # seeded per class, so a class's assignment does not depend on which other classes are present
+    return np.random.default_rng([seed, zlib.crc32(label.encode("utf-8"))]).permutation(n)
+
+
+def _ids_by_label(entries: list[ManifestEntry]) -> dict[str, list[str]]:
     by_label: dict[str, list[str]] = {}
     for e in entries:
         by_label.setdefault(e.label, []).append(e.id)
+    return {label: sorted(ids) for label, ids in by_label.items()}
+
+
+def stratified_split(entries: list[ManifestEntry], val_frac: float, seed: int) -> dict[str, str]:
+    """Sample id -> ``train``/``val``, per class: about ``val_frac`` of each class in val, and
+    every class with at least 2 samples in both splits. Deterministic for a seed, and a class's
+    split does not depend on which other classes are present. The one stratified split of islr
+    (``islr labels --split stratified`` and ``islr train --val-from-train``)."""
+    if not 0.0 < val_frac < 1.0:
+        raise DatasetError(f"the val fraction (--val-frac, --val-from-train) must be between 0 and 1, got {val_frac}")
     split_of: dict[str, str] = {}
-    for label, ids in by_label.items():
-        ids = sorted(ids)
-        rng = np.random.default_rng([seed, zlib.crc32(label.encode("utf-8"))])
-        order = rng.permutation(len(ids))
+    for label, ids in _ids_by_label(entries).items():
         n_val = 0 if len(ids) < 2 else min(max(1, round(len(ids) * val_frac)), len(ids) - 1)
-        for rank, i in enumerate(order):
+        for rank, i in enumerate(_class_order(label, len(ids), seed)):
             split_of[ids[i]] = "val" if rank < n_val else "train"
     return split_of
+
+
+def stratified_folds(entries: list[ManifestEntry], k: int, seed: int) -> dict[str, int]:
+    """Sample id -> fold ``0..k-1`` for stratified k-fold cross-validation: each class is dealt
+    round-robin over the folds in a seeded order, starting at a class-dependent fold so that the
+    folds' sizes stay within one sample of each other overall. Deterministic for a seed."""
+    if k < 2:
+        raise DatasetError(f"cross-validation needs at least 2 folds, got {k}")
+    fold_of: dict[str, int] = {}
+    offset = 0
+    for label, ids in sorted(_ids_by_label(entries).items()):
+        for rank, i in enumerate(_class_order(label, len(ids), seed)):
+            fold_of[ids[i]] = (offset + rank) % k
+        offset += len(ids)
+    return fold_of
 
 
 def apply_labels(cache_dir: str | Path, config: LabelsConfig) -> LabelsReport:

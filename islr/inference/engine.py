@@ -108,8 +108,11 @@ class Engine:
 
     @classmethod
     def load(cls, path: str | Path, threads: int | None = None) -> Engine:
-        """A checkpoint (RUN_DIR or ``.pt``) runs in PyTorch; an ``.onnx`` file in ONNX Runtime."""
-        path = Path(path)
+        """A checkpoint (RUN_DIR or ``.pt``) runs in PyTorch; an ``.onnx`` file in ONNX Runtime;
+        a shipped model's name (``include50``) is its ``.onnx`` file."""
+        from islr.pretrained import resolve_model
+
+        path = resolve_model(path)
         if path.suffix.lower() == ".onnx":
             if not path.is_file():
                 raise ModelError(f"{path}: no such ONNX model (make one with `islr export`)")

@@ -6,6 +6,7 @@ A checkpoint (``best.pt`` / ``last.pt``) is a ``torch.save`` dict::
     model: ModelConfig as dict        features: FeatureConfig as dict
     layout: layout name               n_coords: 2 or 3
     labels: [sign names, index order] state_dict: the SignClassifier weights
+    members: 1, or N for an ensemble of N classifiers (SignEnsemble's weights)
     extra: anything else (training config, epoch, metrics, optimiser state for --resume...)
 """
 
@@ -22,6 +23,7 @@ from islr.errors import ModelError
 from islr.features.config import FeatureConfig
 from islr.landmarks import atomic_write_bytes
 from islr.models.classifier import ModelConfig, SignClassifier
+from islr.models.ensemble import SignEnsemble
 
 CHECKPOINT_FORMAT = "islr-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -37,11 +39,15 @@ class ModelSpec:
     n_coords: int
     labels: list[str]
     extra: dict[str, Any] = field(default_factory=dict)
+    members: int = 1  # > 1: an ensemble of that many classifiers of this spec
 
-    def build(self) -> SignClassifier:
-        return SignClassifier(
-            self.model, self.features, self.layout, self.n_coords, len(self.labels)
-        )
+    def build(self) -> SignClassifier | SignEnsemble:
+        def one() -> SignClassifier:
+            return SignClassifier(
+                self.model, self.features, self.layout, self.n_coords, len(self.labels)
+            )
+
+        return one() if self.members == 1 else SignEnsemble([one() for _ in range(self.members)])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +56,7 @@ class ModelSpec:
             "layout": self.layout,
             "n_coords": self.n_coords,
             "labels": list(self.labels),
+            "members": self.members,
         }
 
     @classmethod
@@ -62,6 +69,7 @@ class ModelSpec:
             n_coords=int(d["n_coords"]),
             labels=list(d["labels"]),
             extra=extra or {},
+            members=int(d.get("members", 1)),
         )
 
 
@@ -112,3 +120,27 @@ def load_classifier(path: str | Path) -> tuple[SignClassifier, ModelSpec]:
     except RuntimeError as e:
         raise ModelError(f"{path}: weights do not fit the model they describe ({e})") from e
     return model.eval(), spec
+
+
+def ensemble_checkpoints(paths: list[str | Path], out: str | Path, **extra: Any) -> Path:
+    """One ensemble checkpoint of several checkpoints trained alike (same spec, other seeds)."""
+    loaded = [load_classifier(p) for p in paths]
+    if not loaded:
+        raise ModelError("an ensemble needs at least one checkpoint")
+    first = loaded[0][1]
+    for (_, spec), path in zip(loaded, paths, strict=True):
+        if spec.members != 1:
+            raise ModelError(f"{path}: already an ensemble; give single-model checkpoints")
+        if spec.to_dict() != first.to_dict():
+            raise ModelError(
+                f"{path}: another architecture, input pipeline or label set than {paths[0]}; "
+                "an ensemble's members must be trained alike"
+            )
+    ensemble = SignEnsemble([m for m, _ in loaded])
+    spec = ModelSpec(
+        first.model, first.features, first.layout, first.n_coords, first.labels,
+        extra={"member_seeds": [s.extra.get("train_config", {}).get("seed") for _, s in loaded],
+               "train_config": first.extra.get("train_config"), **extra},
+        members=len(loaded),
+    )  # fmt: skip
+    return save_checkpoint(out, spec, ensemble.state_dict())

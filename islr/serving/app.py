@@ -128,8 +128,10 @@ def create_app(
     """
     from islr.inference.export import cached_onnx_bytes
 
+    from islr.pretrained import resolve_model
+
     config = config or ServeConfig()
-    model = Path(model)
+    model = resolve_model(model)  # a shipped model's name -> its .onnx file
     engine = Engine.load(model, threads=config.threads)
     onnx_bytes = (
         model.read_bytes() if engine.backend == "onnx" else cached_onnx_bytes(model, onnx_cache)

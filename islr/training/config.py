@@ -86,17 +86,41 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     return _build(TrainConfig, values or {}, "config")
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    """Defaults <- YAML file <- ``key.sub=value`` overrides (values parsed as YAML)."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such config file")
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from e
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_CONFIG = "default"
+
+
+def config_names() -> list[str]:
+    """The recipes that ship in the package (``islr/configs/NAME.yaml``)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_config(ref: str | Path | None) -> Path:
+    """A shipped recipe's name (``default``, ``seed``) or a YAML path -> the file.
+
+    No config at all means the documented default recipe, ``default``.
+    """
+    ref = DEFAULT_CONFIG if ref is None else ref
+    path = Path(ref)
+    if path.is_file():
+        return path
+    if str(ref) in config_names():
+        return CONFIG_DIR / f"{ref}.yaml"
+    raise ConfigError(
+        f"{ref}: no such config file, nor a shipped config (shipped: {', '.join(config_names())})"
+    )
+
+
+def load_config(ref: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Dataclass defaults <- YAML recipe <- ``key.sub=value`` overrides (values parsed as YAML).
+
+    ``ref`` is a shipped recipe's name or a YAML file; None means ``default``.
+    """
+    path = resolve_config(ref)
+    try:
+        values: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from e
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from islr.datasets.labels import stratified_split
 from islr.errors import DatasetError
 from islr.features import AugmentConfig, augment_sequence, prepare_model_input, resample
 from islr.landmarks import LandmarkCache, ManifestEntry
@@ -50,16 +51,21 @@ def load_training_data(
     val_from_train: float = 0.0,
     seed: int = 0,
     label_file: str | Path | None = None,
+    split_of: dict[str, str] | None = None,
 ) -> TrainingData:
     """Train/val samples of a cache by the manifest's split (or a stratified split of train).
 
     ``label_file`` (JSON ``{sample id: label}``, as ``file_to_label.json``) relabels the cache:
-    only the samples it names are used, with its labels.
+    only the samples it names are used, with its labels. ``split_of`` (sample id -> split name)
+    replaces the manifest's splits, e.g. for a cross-validation fold; samples it does not name
+    are left out.
     """
     cache = LandmarkCache(cache_dir)
     all_entries = cache.require_entries()
     if label_file is not None:
         all_entries = relabel(all_entries, read_label_file(label_file), cache_dir)
+    if split_of is not None:
+        all_entries = [replace(e, split=split_of[e.id]) for e in all_entries if e.id in split_of]
     train = [e for e in all_entries if e.split == train_split and e.label]
     val = [e for e in all_entries if e.split == val_split and e.label]
     if not train:
@@ -69,7 +75,9 @@ def load_training_data(
             "set splits with `islr labels CACHE --split stratified`"
         )
     if val_from_train > 0:
-        train, val = stratified_split(train, val_from_train, seed)
+        held_out = stratified_split(train, val_from_train, seed)
+        val = [e for e in train if held_out[e.id] == "val"]
+        train = [e for e in train if held_out[e.id] == "train"]
     labels = sorted({e.label for e in train})
     if len(labels) < 2:
         raise DatasetError(
@@ -137,25 +145,6 @@ def relabel(
             f"(e.g. {missing[:5]}); check the cache folder or regenerate the label file"
         )
     return [replace(by_id[i], label=label) for i, label in mapping.items()]
-
-
-def stratified_split(
-    entries: list[ManifestEntry], val_frac: float, seed: int
-) -> tuple[list[ManifestEntry], list[ManifestEntry]]:
-    """Seeded per-class split; classes with one sample stay in train."""
-    rng = np.random.default_rng(seed)
-    by_label: dict[str, list[ManifestEntry]] = {}
-    for e in entries:
-        by_label.setdefault(e.label, []).append(e)
-    train, val = [], []
-    for label in sorted(by_label):
-        group = by_label[label]
-        order = rng.permutation(len(group))
-        n_val = int(round(val_frac * len(group))) if len(group) >= 2 else 0
-        n_val = min(max(n_val, 1 if len(group) >= 2 else 0), len(group) - 1)
-        val += [group[i] for i in order[:n_val]]
-        train += [group[i] for i in order[n_val:]]
-    return train, val
 
 
 def make_batch(

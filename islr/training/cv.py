@@ -1,0 +1,337 @@
+"""Repeated stratified k-fold cross-validation of a training recipe over a cache.
+
+The recipe of a shipped model is chosen here, not on a small official val set: every labelled
+sample of the chosen splits is in exactly one fold; for each training seed, each fold is scored by
+a model trained on the other folds (its last epoch: nothing of the scored fold picks a checkpoint
+or steers a schedule). The fold assignment depends only on ``fold_seed``, so the models of every
+training seed see the same folds: besides single-model scores, the fold's models averaged over
+seeds give an ensemble score at no extra cost.
+
+Runs are independent jobs (``run_fold``) executed in local processes, one thread each; every job
+writes ``RUN/seed<S>-fold<F>/result.json`` and its val probabilities, and a rerun skips finished
+jobs, so an interrupted search resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from islr.errors import DatasetError
+from islr.landmarks import LandmarkCache, atomic_write_bytes
+
+ROBUSTNESS = ("mirror", "rotate", "zoom", "speed", "drop-hands")
+
+
+@dataclass
+class FoldResult:
+    seed: int
+    fold: int
+    top1: float
+    top5: float
+    macro_f1: float
+    n_val: int
+    seconds: float
+    perturbed: dict[str, float] = field(default_factory=dict)  # perturbation -> top-1
+
+    @property
+    def robust_top1(self) -> float | None:
+        """Mean top-1 over the perturbed copies (None when none was scored)."""
+        return float(np.mean(list(self.perturbed.values()))) if self.perturbed else None
+
+
+@dataclass
+class FoldJob:
+    """Everything one fold's training needs; picklable, so it runs in any process or node."""
+
+    config: dict[str, Any]
+    cache_dir: str
+    run_dir: str
+    split_of: dict[str, str]  # sample id -> "train" / "val" for this fold
+    seed: int
+    fold: int
+    perturbations: tuple[str, ...] = ROBUSTNESS
+    threads: int = 1
+
+
+def run_fold(job: FoldJob) -> FoldResult:
+    """Train on the fold's train part, score its val part (clean and perturbed)."""
+    import dataclasses
+
+    from islr.evaluation import compute_metrics, perturb_sequence
+    from islr.inference import Engine
+    from islr.training.config import config_from_dict
+    from islr.training.data import load_training_data
+    from islr.training.loop import train
+
+    run_dir = Path(job.run_dir)
+    cfg = config_from_dict(job.config)
+    cfg = dataclasses.replace(cfg, seed=job.seed, threads=job.threads)
+    # train without val: the scored fold must not pick the checkpoint or drive the schedule
+    train_only = {i: "train" for i, s in job.split_of.items() if s == "train"}
+    data = load_training_data(job.cache_dir, label_file=cfg.data.label_file, split_of=train_only)
+    result = train(cfg, job.cache_dir, run_dir, data=data)
+
+    cache = LandmarkCache(job.cache_dir)
+    val_ids = sorted(i for i, s in job.split_of.items() if s == "val")
+    by_id = {e.id: e for e in cache.require_entries()}
+    labels = data.labels
+    index = {name: i for i, name in enumerate(labels)}
+    if cfg.data.label_file:
+        from islr.training.data import read_label_file
+
+        mapping = read_label_file(cfg.data.label_file)
+        label_of = {i: mapping[i] for i in val_ids}
+    else:
+        label_of = {i: by_id[i].label for i in val_ids}
+    seqs = cache.load_many([by_id[i] for i in val_ids])
+    y_true = np.array([index[label_of[i]] for i in val_ids])
+    engine = Engine.load(run_dir / "best.pt", threads=job.threads)
+    probs = engine.predict_batch(seqs)
+    metrics = compute_metrics(probs, y_true, labels)
+    arrays = {"ids": np.array(val_ids), "y_true": y_true, "clean": probs}
+    perturbed = {}
+    for name in job.perturbations:
+        rng = np.random.default_rng([job.fold, 1000 + ROBUSTNESS.index(name)])
+        p = engine.predict_batch([perturb_sequence(s, name, rng) for s in seqs])
+        perturbed[name] = float((p.argmax(1) == y_true).mean())
+        arrays[name] = p
+    fold_result = FoldResult(
+        seed=job.seed, fold=job.fold, top1=metrics.top1, top5=metrics.top5,
+        macro_f1=metrics.macro_f1, n_val=metrics.n, seconds=result.seconds, perturbed=perturbed,
+    )  # fmt: skip
+    _save_npz(run_dir / "val_probs.npz", arrays)
+    atomic_write_bytes(run_dir / "result.json", json.dumps(asdict(fold_result), indent=1).encode())
+    for name in ("last.pt",):  # the optimiser state is only needed to resume a run
+        (run_dir / name).unlink(missing_ok=True)
+    return fold_result
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+@dataclass
+class CVReport:
+    """The fold results of a cross-validation and their summary."""
+
+    folds: int
+    seeds: list[int]
+    fold_seed: int
+    n_samples: int
+    results: list[FoldResult]
+    ensemble_top1: list[float] = field(default_factory=list)  # per fold, models of all seeds
+
+    def summary(self) -> dict[str, Any]:
+        def stats(values: list[float]) -> dict[str, float]:
+            a = np.asarray(values, dtype=float)
+            sd = float(a.std(ddof=1)) if len(a) > 1 else 0.0
+            return {"mean": float(a.mean()), "sd": sd, "n": len(a)}
+
+        out = {
+            "folds": self.folds,
+            "seeds": self.seeds,
+            "fold_seed": self.fold_seed,
+            "n_samples": self.n_samples,
+            "top1": stats([r.top1 for r in self.results]),
+            "top5": stats([r.top5 for r in self.results]),
+            "macro_f1": stats([r.macro_f1 for r in self.results]),
+            "seconds_per_run": stats([r.seconds for r in self.results]),
+        }
+        if all(r.perturbed for r in self.results):
+            out["robust_top1"] = stats([r.robust_top1 for r in self.results])
+            for name in self.results[0].perturbed:
+                out[f"top1_{name}"] = stats([r.perturbed[name] for r in self.results])
+        # pooled over all samples, per seed: the top-1 of the whole data set, each sample scored
+        # by the one model that never saw it
+        if self.ensemble_top1:
+            out["ensemble_top1"] = stats(self.ensemble_top1)
+        return out
+
+
+def fold_jobs(
+    config: dict[str, Any],
+    cache_dir: str | Path,
+    out_dir: str | Path,
+    folds: int = 5,
+    seeds: tuple[int, ...] = (0, 1),
+    fold_seed: int = 0,
+    splits: tuple[str, ...] = ("train", "val"),
+    perturbations: tuple[str, ...] = ROBUSTNESS,
+    threads: int = 1,
+) -> tuple[list[FoldJob], int]:
+    """The jobs of a cross-validation (``len(seeds) * folds``) and the number of samples."""
+    from islr.training.config import config_from_dict
+    from islr.training.data import read_label_file, relabel
+
+    cfg = config_from_dict(config)
+    cache = LandmarkCache(cache_dir)
+    entries = cache.require_entries()
+    if cfg.data.label_file:
+        entries = relabel(entries, read_label_file(cfg.data.label_file), cache_dir)
+    pool = [e for e in entries if e.label and (not splits or e.split in splits)]
+    if not pool:
+        raise DatasetError(f"{cache_dir}: no labelled samples in splits {list(splits)}")
+    counts: dict[str, int] = {}
+    for e in pool:
+        counts[e.label] = counts.get(e.label, 0) + 1
+    small = sorted(label for label, n in counts.items() if n < folds)
+    if small:
+        raise DatasetError(
+            f"{len(small)} sign(s) have fewer samples than the {folds} folds (e.g. {small[:5]}); "
+            f"use fewer folds or drop them with `islr labels CACHE --min-samples {folds}`"
+        )
+    from islr.datasets.labels import stratified_folds
+
+    fold_of = stratified_folds(pool, folds, fold_seed)
+    jobs = [
+        FoldJob(
+            config=config,
+            cache_dir=str(cache_dir),
+            run_dir=str(Path(out_dir) / f"seed{seed}-fold{fold}"),
+            split_of={i: "val" if f == fold else "train" for i, f in fold_of.items()},
+            seed=seed,
+            fold=fold,
+            perturbations=tuple(perturbations),
+            threads=threads,
+        )
+        for seed in seeds
+        for fold in range(folds)
+    ]
+    return jobs, len(pool)
+
+
+def read_fold_result(run_dir: str | Path) -> FoldResult | None:
+    """The result a finished job left, or None (not run, or interrupted before the end)."""
+    path = Path(run_dir) / "result.json"
+    if not path.is_file():
+        return None
+    try:
+        return FoldResult(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError):
+        return None
+
+
+def cross_validate(
+    config: dict[str, Any],
+    cache_dir: str | Path,
+    out_dir: str | Path,
+    folds: int = 5,
+    seeds: tuple[int, ...] = (0, 1),
+    fold_seed: int = 0,
+    splits: tuple[str, ...] = ("train", "val"),
+    perturbations: tuple[str, ...] = ROBUSTNESS,
+    workers: int = 0,
+    threads: int = 1,
+    on_result: Callable[[FoldResult], None] | None = None,
+    run_jobs: Callable[[list[FoldJob]], list[FoldResult]] | None = None,
+) -> CVReport:
+    """Cross-validate the recipe ``config`` (a TrainConfig as dict) on ``cache_dir``.
+
+    ``workers`` local processes (0 = one per core / ``threads``) run the jobs not finished yet;
+    ``run_jobs`` replaces them (e.g. a Ray cluster). Writes ``cv.json`` and ``cv.csv`` into
+    ``out_dir`` and returns the report.
+    """
+    import os
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs, n_samples = fold_jobs(
+        config, cache_dir, out_dir, folds, seeds, fold_seed, splits, perturbations, threads
+    )
+    done = {(j.seed, j.fold): r for j in jobs if (r := read_fold_result(j.run_dir)) is not None}
+    for r in done.values():
+        if on_result:
+            on_result(r)
+    todo = [j for j in jobs if (j.seed, j.fold) not in done]
+    if todo and run_jobs is not None:
+        for r in run_jobs(todo):
+            done[(r.seed, r.fold)] = r
+            if on_result:
+                on_result(r)
+    elif todo:
+        workers = workers or max(1, (os.cpu_count() or 1) // max(threads, 1))
+        if workers == 1:
+            for j in todo:
+                r = run_fold(j)
+                done[(r.seed, r.fold)] = r
+                if on_result:
+                    on_result(r)
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = [pool.submit(run_fold, j) for j in todo]
+                for future in as_completed(futures):
+                    r = future.result()
+                    done[(r.seed, r.fold)] = r
+                    if on_result:
+                        on_result(r)
+    results = [done[(j.seed, j.fold)] for j in jobs]
+    report = CVReport(folds, list(seeds), fold_seed, n_samples, results)
+    if len(seeds) > 1:
+        report.ensemble_top1 = [_ensemble_top1(out_dir, seeds, f) for f in range(folds)]
+    write_cv_report(report, config, out_dir)
+    return report
+
+
+def _ensemble_top1(out_dir: Path, seeds: tuple[int, ...], fold: int) -> float:
+    """Top-1 of the fold's models of every seed, their probabilities averaged."""
+    probs, y_true = [], None
+    for seed in seeds:
+        with np.load(out_dir / f"seed{seed}-fold{fold}" / "val_probs.npz") as z:
+            probs.append(z["clean"])
+            y_true = z["y_true"]
+    return float((np.mean(probs, axis=0).argmax(1) == y_true).mean())
+
+
+def write_cv_report(report: CVReport, config: dict[str, Any], out_dir: Path) -> None:
+    """``cv.json`` (summary, every fold's result, the recipe) and ``cv.csv`` (one row a run)."""
+    import csv
+    import io
+
+    payload = {
+        "summary": report.summary(),
+        "runs": [asdict(r) for r in report.results],
+        "ensemble_top1_per_fold": report.ensemble_top1,
+        "config": config,
+    }
+    atomic_write_bytes(out_dir / "cv.json", json.dumps(payload, indent=1).encode())
+    names = list(report.results[0].perturbed) if report.results else []
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["seed", "fold", "n_val", "top1", "top5", "macro_f1", *names, "seconds"])
+    for r in report.results:
+        w.writerow([r.seed, r.fold, r.n_val, f"{r.top1:.4f}", f"{r.top5:.4f}",
+                    f"{r.macro_f1:.4f}", *(f"{r.perturbed[n]:.4f}" for n in names),
+                    f"{r.seconds:.1f}"])  # fmt: skip
+    atomic_write_bytes(out_dir / "cv.csv", buf.getvalue().encode())
+
+
+def format_stats(stats: dict[str, float], percent: bool = True) -> str:
+    """``98.2 ± 1.1 %`` (or ``0.981 ± 0.011``) of a summary entry."""
+    if percent:
+        return f"{100 * stats['mean']:.2f} ± {100 * stats['sd']:.2f}%"
+    return f"{stats['mean']:.4f} ± {stats['sd']:.4f}"
+
+
+__all__ = [
+    "CVReport",
+    "FoldJob",
+    "FoldResult",
+    "cross_validate",
+    "fold_jobs",
+    "format_stats",
+    "read_fold_result",
+    "run_fold",
+]

@@ -1,0 +1,93 @@
+"""Rebuild the shipped ``include50`` model from the INCLUDE-50 keypoints in ../shared/data.
+
+    python scripts/make_pretrained.py [--data ../shared/data/include50] [--work build/pretrained]
+        [--config default] [--members 2] [--out islr/pretrained]      (or: make pretrained)
+
+1. imports the official train (689) and val (77) keypoint JSON into a landmark cache;
+2. trains the recipe ``--config`` on ALL 766 videos (train + val: the recipe was chosen by
+   cross-validation, so val is not needed to choose anything), once per seed 0..members-1;
+3. joins the members into one ensemble checkpoint (``include50.pt``, their probabilities
+   averaged) and exports it to ONNX with int8 weights (``include50.onnx``);
+4. checks the ONNX file against the checkpoint on every video and prints sizes, times and the
+   SHA-256 of both files (for the model card).
+Deterministic for a machine, seed and thread count; other CPUs may differ in the last bits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data/include50")
+    parser.add_argument("--work", type=Path, default=REPO / "build/pretrained")
+    parser.add_argument("--config", default="default")
+    parser.add_argument("--members", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=REPO / "islr/pretrained")
+    parser.add_argument("--name", default="include50")
+    args = parser.parse_args()
+    if not (args.data / "train").is_dir() or not (args.data / "val").is_dir():
+        print(f"{args.data}: INCLUDE-50 keypoints (train/, val/) not found", file=sys.stderr)
+        return 2
+
+    import numpy as np
+
+    from islr.datasets.importers import import_include_json
+    from islr.inference import Engine, export_onnx
+    from islr.landmarks import LandmarkCache
+    from islr.models import ensemble_checkpoints
+    from islr.training import load_config, load_training_data, train
+
+    cache_dir = args.work / "cache"
+    if not (cache_dir / "manifest.jsonl").is_file():
+        for split in ("train", "val"):
+            import_include_json(args.data / split, cache_dir, split=split)
+    cache = LandmarkCache(cache_dir)
+    entries = [e for e in cache.entries() if e.label and e.split in ("train", "val")]
+    every = {e.id: "train" for e in entries}
+    print(f"cache: {cache_dir} ({len(entries)} videos, train + val)")
+
+    members = []
+    t_all = time.perf_counter()
+    for seed in range(args.members):
+        cfg = load_config(args.config, [f"seed={seed}", f"threads={args.threads}"])
+        run_dir = args.work / f"member{seed}"
+        data = load_training_data(str(cache_dir), split_of=every)
+        t0 = time.perf_counter()
+        result = train(cfg, cache_dir, run_dir, data=data)
+        print(f"member {seed}: {result.epochs_run} epochs in {time.perf_counter() - t0:.0f} s, "
+              f"final train acc {result.history[-1].train_acc:.3f}")  # fmt: skip
+        members.append(run_dir / "best.pt")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    pt_path, onnx_path = args.out / f"{args.name}.pt", args.out / f"{args.name}.onnx"
+    ensemble_checkpoints(
+        members, pt_path, recipe=args.config, trained_on="INCLUDE-50 train + val (766 videos)"
+    )
+    export = export_onnx(pt_path, onnx_path, int8=True)
+    seqs = cache.load_many(entries)
+    p_pt = Engine.load(pt_path, threads=1).predict_batch(seqs)
+    p_onnx = Engine.load(onnx_path, threads=1).predict_batch(seqs)
+    agree = float((p_pt.argmax(1) == p_onnx.argmax(1)).mean())
+    print(f"trained {args.members} members in {time.perf_counter() - t_all:.0f} s")
+    print(f"{pt_path}: {pt_path.stat().st_size / 1e6:.2f} MB, sha256 {_sha256(pt_path)}")
+    print(f"{onnx_path}: {export.bytes / 1e6:.2f} MB (int8), sha256 {_sha256(onnx_path)}")
+    print(f"ONNX int8 vs checkpoint on {len(seqs)} videos: top-1 agreement {agree:.4f}, "
+          f"max |prob diff| {np.abs(p_pt - p_onnx).max():.4f}")  # fmt: skip
+    return 0
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

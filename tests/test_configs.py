@@ -1,0 +1,42 @@
+"""Named recipes ship in the package; `islr train` without --config trains `default`."""
+
+import dataclasses
+
+import pytest
+from typer.testing import CliRunner
+
+from islr.cli import build_app
+from islr.errors import ConfigError
+from islr.training.config import CONFIG_DIR, config_names, load_config, resolve_config
+
+
+def test_shipped_configs_are_in_the_package():
+    assert {"default", "seed"} <= set(config_names())
+    assert CONFIG_DIR.parent.name == "islr" and (CONFIG_DIR / "default.yaml").is_file()
+    for name in config_names():
+        load_config(name)  # every shipped recipe is valid
+
+
+def test_no_config_is_the_default_recipe():
+    assert load_config(None) == load_config("default")
+    assert load_config(None) == load_config(CONFIG_DIR / "default.yaml")
+    # ... and not the dataclass defaults, which a YAML file only starts from
+    from islr.training import TrainConfig
+
+    assert load_config(None) != TrainConfig()
+    assert dataclasses.asdict(load_config("seed"))["model"]["name"] == "seed_transformer"
+
+
+def test_resolve_config_errors(tmp_path):
+    assert resolve_config("seed") == CONFIG_DIR / "seed.yaml"
+    own = tmp_path / "seed"  # an existing path wins over a shipped name
+    own.write_text("seed: 3\n")
+    assert resolve_config(own) == own
+    with pytest.raises(ConfigError, match="shipped: default, seed"):
+        resolve_config("nonesuch")
+
+
+def test_train_help_lists_the_shipped_configs():
+    result = CliRunner().invoke(build_app(), ["train", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "default | seed" in result.output
