@@ -47,6 +47,7 @@ def test_folds_are_stratified_balanced_and_deterministic():
     assert max(sizes) - min(sizes) <= 1
     assert stratified_folds(entries, 5, seed=0) == folds
     assert stratified_folds(entries, 5, seed=1) != folds
+
     # a class's folds do not depend on which other classes are present
     def groups(fold_of, label):
         return {frozenset(i for i in fold_of if i[0] == label and fold_of[i] == f)

@@ -98,7 +98,9 @@ def stratified_split(entries: list[ManifestEntry], val_frac: float, seed: int) -
     split does not depend on which other classes are present. The one stratified split of islr
     (``islr labels --split stratified`` and ``islr train --val-from-train``)."""
     if not 0.0 < val_frac < 1.0:
-        raise DatasetError(f"the val fraction (--val-frac, --val-from-train) must be between 0 and 1, got {val_frac}")
+        raise DatasetError(
+            f"the val fraction (--val-frac, --val-from-train) must be between 0 and 1, got {val_frac}"
+        )
     split_of: dict[str, str] = {}
     for label, ids in _ids_by_label(entries).items():
         n_val = 0 if len(ids) < 2 else min(max(1, round(len(ids) * val_frac)), len(ids) - 1)

@@ -11,8 +11,8 @@ from islr.models.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from islr.models.ensemble import SignEnsemble
 from islr.models.classifier import ModelConfig, SignClassifier, count_parameters
+from islr.models.ensemble import SignEnsemble
 from islr.models.registry import create_model, model_names, register_model
 
 __all__ = [

@@ -127,7 +127,6 @@ def create_app(
     temp folder) so the page can run it in the browser.
     """
     from islr.inference.export import cached_onnx_bytes
-
     from islr.pretrained import resolve_model
 
     config = config or ServeConfig()
