@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -40,6 +42,7 @@ def main() -> int:
 
     import numpy as np
 
+    from islr.datasets.include import label_key
     from islr.datasets.importers import import_include_json
     from islr.inference import Engine, export_onnx
     from islr.landmarks import LandmarkCache
@@ -53,14 +56,21 @@ def main() -> int:
     cache = LandmarkCache(cache_dir)
     entries = [e for e in cache.entries() if e.label and e.split in ("train", "val")]
     every = {e.id: "train" for e in entries}
+    # the vocabulary as people write it ("thank you", "you (plural)"), not the keys ("thankyou")
+    names = display_names(args.data / "splits")
+    label_file = args.work / "file_to_label.json"
+    label_file.write_text(json.dumps({e.id: names.get(label_key(e.label), e.label)
+                                      for e in entries}, indent=1))  # fmt: skip
     print(f"cache: {cache_dir} ({len(entries)} videos, train + val)")
 
     members = []
     t_all = time.perf_counter()
     for seed in range(args.members):
-        cfg = load_config(args.config, [f"seed={seed}", f"threads={args.threads}"])
+        cfg = load_config(
+            args.config, [f"seed={seed}", f"threads={args.threads}", f"data.label_file={label_file}"]
+        )
         run_dir = args.work / f"member{seed}"
-        data = load_training_data(str(cache_dir), split_of=every)
+        data = load_training_data(str(cache_dir), label_file=label_file, split_of=every)
         t0 = time.perf_counter()
         result = train(cfg, cache_dir, run_dir, data=data)
         print(f"member {seed}: {result.epochs_run} epochs in {time.perf_counter() - t0:.0f} s, "
@@ -83,6 +93,23 @@ def main() -> int:
     print(f"ONNX int8 vs checkpoint on {len(seqs)} videos: top-1 agreement {agree:.4f}, "
           f"max |prob diff| {np.abs(p_pt - p_onnx).max():.4f}")  # fmt: skip
     return 0
+
+
+def display_names(splits: Path) -> dict[str, str]:
+    """Label key -> the sign's name as INCLUDE's folders write it, lower case, number dropped
+    (``55. Thank you`` -> ``thank you``; ``83. big large`` -> ``big / large``)."""
+    from islr.datasets.include import label_key
+
+    special = {"i": "I", "monday": "Monday", "big large": "big / large",
+               "small little": "small / little"}  # fmt: skip
+    names = {}
+    for path in sorted(splits.glob("include50_*.txt")):
+        for line in path.read_text().splitlines():
+            parts = line.strip().split("/")
+            if len(parts) >= 3:
+                name = re.sub(r"^\d+\.\s*", "", parts[1]).strip().lower()
+                names[label_key(name)] = special.get(name, name)
+    return names
 
 
 def _sha256(path: Path) -> str:
