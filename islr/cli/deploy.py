@@ -26,6 +26,9 @@ def load_input(path: Path, layout: str):
     suffix = path.suffix.lower()
     if is_video_file(path):
         from islr.extract import extract_video
+        from islr.extract.holistic import require_video
+
+        require_video("islr predict on a video")
 
         return extract_video(path, layout=layout)
     if suffix == ".npz":
@@ -105,7 +108,11 @@ def export(
     ),
 ) -> None:
     """Export a checkpoint to ONNX (opset 17, dynamic batch, input pipeline in the metadata)."""
+    from islr.errors import require
     from islr.inference import export_onnx
+
+    require("torch", "islr export")
+    require("onnx", "islr export")
 
     with user_errors():
         result = export_onnx(run_dir, out_path, int8=int8)

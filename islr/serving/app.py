@@ -271,6 +271,13 @@ def create_app(
     async def predict_video(request: Request) -> dict:
         """Classify an uploaded video (multipart field ``file``): MediaPipe Holistic extracts
         its landmarks on the server (slow: about real time on one core)."""
+        from islr.errors import MissingExtraError
+        from islr.extract.holistic import require_video
+
+        try:
+            require_video("POST /v1/predict/video (landmarks from a video on the server)", False)
+        except MissingExtraError as e:
+            raise HTTPException(501, str(e)) from None
         started = time.perf_counter()
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_upload + 65536:
