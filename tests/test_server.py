@@ -230,7 +230,7 @@ def test_websocket_stream_of_a_synthetic_sign_gives_one_sign(tmp_path):
 
 
 @pytest.mark.slow
-def test_video_upload_of_a_real_video(tmp_path, run_dir):
+def test_video_upload_of_a_real_video(tmp_path, run_dir, video_extra):
     video = shared_data("videos", "test_video.mp4")
     app = create_app(run_dir, onnx_cache=tmp_path)
     with TestClient(app) as c:
