@@ -75,9 +75,12 @@ def browser_missing() -> str | None:
 
 
 def skip_without_browser() -> None:
+    """Skip when a tool is missing here; under CI=true, fail: CI must run the browser tests."""
+    from conftest import missing_tool
+
     reason = browser_missing()
     if reason:
-        pytest.skip(f"browser test skipped: {reason}")
+        missing_tool(f"browser test cannot run: {reason}")
 
 
 # ---- the fixture classifier -----------------------------------------------------------------

@@ -160,7 +160,7 @@ def serve(
     """Serve the model: HTTP API, WebSocket stream and the web page (docs at /docs)."""
     import uvicorn
 
-    from islr.serving.app import ServeConfig, create_app
+    from islr.serving.app import WEB_ASSETS_HELP, ServeConfig, create_app, missing_web_assets
 
     if max_upload_mb <= 0 or max_frames < 1:
         raise fail("--max-upload-mb and --max-frames must be positive")
@@ -174,6 +174,14 @@ def serve(
         f"serving {escape(str(model))} ({engine.backend}, {len(engine.labels)} signs) on "
         f"http://{host}:{port}/  (API docs: /docs)"
     )
+    missing = missing_web_assets()
+    if missing:
+        console.print(
+            f"[bold yellow]warning:[/] the web page's assets are not installed ({len(missing)} "
+            f"files missing, e.g. static/{escape(missing[0])}): / shows how to get them and the "
+            f"API works without them. To get them, {escape(WEB_ASSETS_HELP)}.",
+            soft_wrap=True,
+        )
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 
