@@ -41,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(STAMP) lint lint-js web-if-npm
+test: $(STAMP) lint web-if-npm lint-js
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
