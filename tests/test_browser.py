@@ -3,7 +3,7 @@
 A fake webcam plays a real sign video (FOOTBALL.mp4 as .y4m); the page is served from loopback
 with a fixture ONNX classifier (tests/test_browser_harness.py). Screenshots are written to
 artifacts/browser/ (git-ignored). Skips with the reason when Chromium, ffmpeg, Playwright or the
-vendored assets (`make web`) are missing.
+vendored assets (`make web`) are missing; under CI=true they fail instead.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Fast (no browser): runs the module in Node and compares resampling, layout gathering, aspect and
 the model input with islr.features; and checks the JS streaming segmenter on a scripted stream.
-Skips when Node is not installed.
+Skips when Node is not installed (fails under CI=true).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import missing_tool
 
 from islr.features import prepare_model_input, resample_indices
 from islr.landmarks import HOLISTIC136, LandmarkSequence, get_layout
@@ -25,7 +26,7 @@ def run_js(tmp_path: Path, body: str) -> object:
     """Run ``body`` (an async JS function body with `P` = the pipeline module); return its JSON."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("Node.js is not installed; the JS pipeline is also covered by test_browser.py")
+        missing_tool("Node.js is not installed; the JS pipeline is also covered by test_browser.py")
     module = tmp_path / "pipeline.mjs"  # .mjs: Node loads it as an ES module as the browser does
     module.write_text(PIPELINE_JS.read_text())
     script = tmp_path / "run.mjs"

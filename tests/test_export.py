@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import onnx
 import pytest
+
+pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
+pytest.importorskip("onnx", reason="needs onnx, the [train] extra")
+import onnx  # noqa: E402
 from typer.testing import CliRunner
 
 from islr.cli import build_app

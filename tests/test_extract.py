@@ -79,7 +79,7 @@ def test_import_islr_extract_stays_light():
 # ---- bad input to extract_video ----------------------------------------------------------------
 
 
-def test_extract_video_rejects_bad_files_with_clear_errors(tmp_path):
+def test_extract_video_rejects_bad_files_with_clear_errors(tmp_path, video_extra):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     text = tmp_path / "notes.mov"
@@ -96,7 +96,7 @@ def test_extract_video_rejects_bad_files_with_clear_errors(tmp_path):
         extract_video(text, frame_stride=0)
 
 
-def test_truncated_video_is_an_error(tmp_path):
+def test_truncated_video_is_an_error(tmp_path, video_extra):
     # FOOTBALL.mp4 has its index at the start, so half of it still decodes: only the frame
     # count the container declares tells that the rest is missing.
     source = shared_data("videos", "FOOTBALL.mp4").read_bytes()
@@ -106,7 +106,7 @@ def test_truncated_video_is_an_error(tmp_path):
         extract_video(cut)
 
 
-def test_black_video_means_nobody_detected(tmp_path):
+def test_black_video_means_nobody_detected(tmp_path, video_extra):
     import cv2
 
     path = tmp_path / "black.avi"
@@ -148,7 +148,7 @@ def _mean_xy_distance(ours, ref):
 
 
 @pytest.mark.slow
-def test_football_matches_reference_holistic_output():
+def test_football_matches_reference_holistic_output(video_extra):
     video = shared_data("videos", "FOOTBALL.mp4")
     ref, size = _reference_components(shared_data("videos", "FOOTBALL.mediapipe_holistic.pose"))
     assert size == (640, 360)
@@ -194,7 +194,7 @@ def test_football_matches_reference_holistic_output():
 
 
 @pytest.mark.slow
-def test_stride_layout_and_max_side_options():
+def test_stride_layout_and_max_side_options(video_extra):
     video = shared_data("videos", "SOUP.mp4")
     full = extract_video(video, layout="hands_pose75")
     strided = extract_video(video, layout="hands_pose75", frame_stride=3, max_side=200)

@@ -19,7 +19,7 @@ from conftest import shared_data
 
 from islr.landmarks import LandmarkCache
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("video_extra")]
 
 ISLR = [sys.executable, "-c", "from islr.cli import main; main()"]
 ENV = {**os.environ, "COLUMNS": "250"}  # rich wraps at 80 columns when not on a terminal

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-import torch
+from conftest import need_torch
 
 from islr.features import (
     AugmentConfig,
@@ -13,7 +13,6 @@ from islr.features import (
     resample_indices,
 )
 from islr.features import augment as A
-from islr.features.preprocess import LandmarkPreprocessor
 from islr.landmarks import HANDS_POSE75, HOLISTIC136, LandmarkSequence, get_layout
 from islr.landmarks.layouts import mirror_permutation
 
@@ -117,7 +116,15 @@ def test_mixup_soft_targets():
     np.testing.assert_allclose(soft.sum(1), 1.0, rtol=1e-6)
 
 
-def test_preprocessor_outputs_finite_and_invariant_to_shift_and_scale():
+@pytest.fixture
+def torch():
+    """torch, or a skip on a core install; LandmarkPreprocessor is the in-model (torch) half."""
+    return need_torch()
+
+
+def test_preprocessor_outputs_finite_and_invariant_to_shift_and_scale(torch):
+    from islr.features.preprocess import LandmarkPreprocessor
+
     cfg = FeatureConfig(seq_len=30)
     pre = LandmarkPreprocessor("holistic136", cfg)
     x = torch.from_numpy(signer(missing=True))[None]
@@ -129,7 +136,9 @@ def test_preprocessor_outputs_finite_and_invariant_to_shift_and_scale():
     torch.testing.assert_close(pre(moved), feats, atol=1e-4, rtol=1e-4)
 
 
-def test_preprocessor_handles_everything_missing_and_no_pose():
+def test_preprocessor_handles_everything_missing_and_no_pose(torch):
+    from islr.features.preprocess import LandmarkPreprocessor
+
     cfg = FeatureConfig(seq_len=8, points={"left_hand": "all", "right_hand": "all"})
     pre = LandmarkPreprocessor("holistic136", cfg)
     assert torch.isfinite(pre(torch.full((2, 8, 136, 3), float("nan")))).all()

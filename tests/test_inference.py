@@ -168,7 +168,7 @@ def test_trained_engine_recognises_synthetic_signs():
 
 
 @pytest.mark.slow
-def test_cli_predict_on_a_real_video_and_a_pose_file(run_dir):
+def test_cli_predict_on_a_real_video_and_a_pose_file(run_dir, video_extra):
     video = shared_data("videos", "test_video.mp4")
     pose = shared_data("videos", "FOOTBALL.mediapipe_holistic.pose")
     result = CliRunner().invoke(

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.conftest import need_torch
+
 SYNTH_CLASSES = (0, 2, 4)  # different movement families (2k and 2k+1 share one)
 SYNTH_SEQ_LEN = 20
 TINY_KWARGS = {
@@ -31,7 +33,7 @@ def tiny_run(
     seed: int = 0,
 ) -> Path:
     """A randomly initialised tiny model saved as ``out/best.pt``; returns ``out``."""
-    import torch
+    torch = need_torch()
 
     from islr.features import FeatureConfig
     from islr.models import ModelConfig, ModelSpec, save_checkpoint
@@ -67,7 +69,7 @@ def synthetic_labels() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def synthetic_run() -> Path:
     """A tiny conv_transformer trained on 3 synthetic signs (16 samples each, 4 signers)."""
-    import torch
+    torch = need_torch()
 
     from islr.features import FeatureConfig, prepare_model_input
     from islr.models import ModelConfig, ModelSpec, save_checkpoint

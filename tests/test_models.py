@@ -1,5 +1,7 @@
 import pytest
-import torch
+
+pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
+import torch  # noqa: E402
 
 from islr.features import FeatureConfig
 from islr.models import ModelConfig, SignClassifier, count_parameters, create_model, model_names

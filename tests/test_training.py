@@ -2,6 +2,8 @@ import json
 
 import numpy as np
 import pytest
+
+pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
 from typer.testing import CliRunner
 
 from islr.cli import build_app

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
+
 from islr.errors import ConfigError, DatasetError
 from islr.landmarks import LandmarkCache, LandmarkSequence, ManifestEntry
 from islr.training import load_config, load_training_data, train

@@ -35,4 +35,12 @@ def main() -> None:
     # wants a core (measured on 2 cores: 17 s vs 1.1 s per demo epoch); they must sleep instead.
     # Set before torch is first imported (commands import it lazily); the user's value wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    build_app()()
+    from islr.errors import MissingExtraError
+
+    try:
+        build_app()()
+    except MissingExtraError as e:
+        # a missing optional dependency ends any command the same way: one line, exit code 2
+        from islr.cli.common import fail
+
+        raise SystemExit(fail(str(e)).exit_code) from None

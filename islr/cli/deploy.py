@@ -29,6 +29,9 @@ def load_input(path: Path, layout: str):
     suffix = path.suffix.lower()
     if is_video_file(path):
         from islr.extract import extract_video
+        from islr.extract.holistic import require_video
+
+        require_video("islr predict on a video")
 
         return extract_video(path, layout=layout)
     if suffix == ".npz":
@@ -110,8 +113,12 @@ def export(
     ),
 ) -> None:
     """Export a checkpoint to ONNX (opset 17, dynamic batch, input pipeline in the metadata)."""
+    from islr.errors import require
     from islr.inference import export_onnx
     from islr.pretrained import resolve_model
+
+    require("torch", "islr export")
+    require("onnx", "islr export")
 
     with user_errors():
         run_dir = resolve_model(run_dir, kind="pt")
@@ -160,7 +167,7 @@ def serve(
     """Serve the model: HTTP API, WebSocket stream and the web page (docs at /docs)."""
     import uvicorn
 
-    from islr.serving.app import ServeConfig, create_app
+    from islr.serving.app import WEB_ASSETS_HELP, ServeConfig, create_app, missing_web_assets
 
     if max_upload_mb <= 0 or max_frames < 1:
         raise fail("--max-upload-mb and --max-frames must be positive")
@@ -174,6 +181,14 @@ def serve(
         f"serving {escape(str(model))} ({engine.backend}, {len(engine.labels)} signs) on "
         f"http://{host}:{port}/  (API docs: /docs)"
     )
+    missing = missing_web_assets()
+    if missing:
+        console.print(
+            f"[bold yellow]warning:[/] the web page's assets are not installed ({len(missing)} "
+            f"files missing, e.g. static/{escape(missing[0])}): / shows how to get them and the "
+            f"API works without them. To get them, {escape(WEB_ASSETS_HELP)}.",
+            soft_wrap=True,
+        )
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 

@@ -40,6 +40,9 @@ def extract(
     Exit code: 0 all done, 1 some videos failed, 2 bad arguments or no videos, 130 Ctrl-C.
     """
     from islr.extract import ExtractInterrupted, extract_folder
+    from islr.extract.holistic import require_video
+
+    require_video("islr extract", load=False)
 
     progress = make_progress()
     task = None

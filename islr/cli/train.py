@@ -71,6 +71,9 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/last.pt."),
 ) -> None:
     """Train a sign classifier on a landmark cache; writes best.pt, history, plots into --out."""
+    from islr.errors import require
+
+    require("torch", "islr train")
     from islr.models import count_parameters
     from islr.training import load_config
 
@@ -138,6 +141,10 @@ def demo(
 ) -> None:
     """The main job on built-in SYNTHETIC data: synthesise, train, evaluate, predict."""
     import shutil
+
+    from islr.errors import require
+
+    require("torch", "islr demo")
 
     from islr.datasets.synthetic import write_synthetic_cache
     from islr.evaluation import evaluate_cache, write_report

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from islr.errors import VideoError
+from islr.errors import VideoError, require
 from islr.landmarks import LandmarkSequence, get_layout
 
 MODEL_COMPLEXITY = 1
@@ -86,14 +86,18 @@ def extractor_name() -> str:
     return f"mediapipe-holistic {mediapipe_version()}"
 
 
+def require_video(what: str, load: bool = True) -> None:
+    """Raise :class:`~islr.errors.MissingExtraError` naming the ``[video]`` extra unless MediaPipe
+    and OpenCV are installed; ``load=False`` checks without importing them."""
+    for module in ("mediapipe", "cv2"):
+        require(module, what, load=load)
+
+
 def new_holistic():
     """A fresh MediaPipe Holistic graph in video mode (tracking across frames)."""
-    try:
-        from mediapipe.python.solutions import holistic
-    except ImportError as e:
-        raise VideoError(
-            f"MediaPipe is not installed ({e}); install the video extra: pip install 'islr[video]'"
-        ) from e
+    require("mediapipe", "extracting landmarks from a video")
+    from mediapipe.python.solutions import holistic
+
     return holistic.Holistic(
         static_image_mode=False,
         model_complexity=MODEL_COMPLEXITY,
@@ -117,7 +121,7 @@ class VideoInfo:
 
 
 def _open_video(path: Path):
-    import cv2
+    cv2 = require("cv2", "reading a video")
 
     if not path.is_file():
         raise VideoError(f"{path}: no such video file")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from islr.errors import VideoError
-from islr.extract.holistic import ExtractOptions
+from islr.extract.holistic import ExtractOptions, require_video
 from islr.extract.paths import VIDEO_EXTENSIONS, VideoFile, find_videos, label_from_path
 from islr.landmarks import LandmarkCache, ManifestEntry
 
@@ -222,6 +222,8 @@ def extract_folder(
     and into the returned summary. Raises :class:`VideoError` if there is no video at all, and
     :class:`ExtractInterrupted` (a ``KeyboardInterrupt``) on Ctrl-C after stopping the workers.
     """
+    # checked here: in the workers a missing MediaPipe would fail every video one by one
+    require_video("extracting landmarks from videos", load=False)
     options = ExtractOptions(layout, frame_stride, max_side)
     if workers is not None and workers < 1:
         raise VideoError(f"--workers must be at least 1, got {workers}")

@@ -32,8 +32,13 @@ class _TorchBackend:
     kind = "torch"
 
     def __init__(self, path: Path, threads: int | None):
-        import torch
+        from islr.errors import require
 
+        if not path.exists():
+            raise ModelError(f"{path}: no such checkpoint (train one with `islr train`)")
+        torch = require(
+            "torch", f"the PyTorch checkpoint {path}", "an exported .onnx model runs without it"
+        )
         from islr.models import load_classifier
 
         if threads:

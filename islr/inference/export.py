@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from islr import __version__
-from islr.errors import ModelError
+from islr.errors import ModelError, require
 from islr.landmarks import atomic_write_bytes, get_layout
 
 METADATA_KEY = "islr"
@@ -52,7 +52,7 @@ def model_metadata(spec: Any) -> dict[str, Any]:
 
 def read_onnx_metadata(model_bytes_or_path: bytes | str | Path) -> dict[str, Any]:
     """The ``"islr"`` metadata of an ONNX model; :class:`ModelError` when absent or broken."""
-    import onnx
+    onnx = require("onnx", "reading ONNX metadata with islr.inference.read_onnx_metadata")
 
     where = "the ONNX model"
     try:
@@ -95,6 +95,8 @@ class ExportResult:
 
 def onnx_bytes_from_checkpoint(checkpoint: str | Path) -> bytes:
     """Export a checkpoint (RUN_DIR or ``.pt``) to fp32 ONNX bytes with metadata."""
+    require("torch", "exporting a checkpoint to ONNX")
+    require("onnx", "exporting a checkpoint to ONNX")
     from islr.models import load_classifier
 
     model, spec = load_classifier(checkpoint)
@@ -103,7 +105,7 @@ def onnx_bytes_from_checkpoint(checkpoint: str | Path) -> bytes:
 
 def onnx_bytes_from_model(model: Any, spec: Any) -> bytes:
     """fp32 ONNX bytes of an eval-mode :class:`~islr.models.SignClassifier` and its spec."""
-    import onnx
+    onnx = require("onnx", "exporting a model to ONNX")
     import torch
 
     model = model.eval()

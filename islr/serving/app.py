@@ -15,6 +15,7 @@ any kind gets a 4xx with a message, never a crash.
 
 from __future__ import annotations
 
+import html
 import json
 import tempfile
 import time
@@ -38,7 +39,26 @@ from islr.landmarks import LandmarkFileError, LandmarkSequence, get_layout
 from islr.serving.schemas import Health, PredictRequest, PredictResponse
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-VENDOR_FILES = ("vendor/holistic/holistic.js", "vendor/ort/ort.wasm.min.js")
+# What web/build.sh vendors from npm (git-ignored; a wheel built after `make web` carries them).
+VENDOR_FILES = tuple(
+    f"vendor/{name}"
+    for name in (
+        "holistic/holistic.js",
+        "holistic/holistic.binarypb",
+        "holistic/holistic_solution_packed_assets_loader.js",
+        "holistic/holistic_solution_packed_assets.data",
+        "holistic/holistic_solution_simd_wasm_bin.js",
+        "holistic/holistic_solution_simd_wasm_bin.wasm",
+        "holistic/pose_landmark_full.tflite",
+        "ort/ort.wasm.min.js",
+        "ort/ort-wasm-simd-threaded.mjs",
+        "ort/ort-wasm-simd-threaded.wasm",
+    )
+)
+WEB_ASSETS_HELP = (
+    "in a source checkout run `make web` once (needs Node.js and npm; `islr serve` never does), "
+    "or install islr from a wheel built with `make wheel`, which carries them"
+)
 # First bytes of the containers behind VIDEO_EXTENSIONS (mp4/mov: "ftyp" box at offset 4).
 _VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"RIFF")  # Matroska/WebM, AVI
 
@@ -106,13 +126,19 @@ def _to_model_frames(engine: Engine, data: np.ndarray, layout: str | None) -> np
     return to_layout(data, layout, engine.layout, engine.n_coords)
 
 
-def _missing_vendor_page() -> str:
-    return """<!doctype html><html><head><meta charset="utf-8"><title>islr</title></head>
+def missing_web_assets() -> list[str]:
+    """The page's vendored files absent from this installation (``static/...`` paths)."""
+    return [f for f in ("index.html", *VENDOR_FILES) if not (STATIC_DIR / f).is_file()]
+
+
+def _missing_vendor_page(missing: list[str]) -> str:
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>islr</title></head>
 <body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
 <h1>islr server is running</h1>
 <p>The web page's assets (MediaPipe Holistic and onnxruntime-web, vendored from npm) are not
-built in this installation. Build them once with <code>make web</code> (needs Node.js and npm)
-and reload this page.</p>
+in this installation ({len(missing)} files missing, e.g. <code>{html.escape(missing[0])}</code>
+under <code>{html.escape(str(STATIC_DIR))}</code>). To get them, {html.escape(WEB_ASSETS_HELP)};
+then reload this page.</p>
 <p>The API works without them: see <a href="/docs">/docs</a>,
 <a href="/v1/model">/v1/model</a>, <code>POST /v1/predict</code>, <code>WS /v1/stream</code>.</p>
 </body></html>"""
@@ -272,6 +298,13 @@ def create_app(
     async def predict_video(request: Request) -> dict:
         """Classify an uploaded video (multipart field ``file``): MediaPipe Holistic extracts
         its landmarks on the server (slow: about real time on one core)."""
+        from islr.errors import MissingExtraError
+        from islr.extract.holistic import require_video
+
+        try:
+            require_video("POST /v1/predict/video (landmarks from a video on the server)", False)
+        except MissingExtraError as e:
+            raise HTTPException(501, str(e)) from None
         started = time.perf_counter()
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_upload + 65536:
@@ -369,10 +402,10 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:
-        page = STATIC_DIR / "index.html"
-        if page.is_file() and all((STATIC_DIR / f).is_file() for f in VENDOR_FILES):
-            return FileResponse(page)
-        return HTMLResponse(_missing_vendor_page())
+        missing = missing_web_assets()
+        if not missing:
+            return FileResponse(STATIC_DIR / "index.html")
+        return HTMLResponse(_missing_vendor_page(missing))
 
     return app
 

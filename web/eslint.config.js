@@ -1,0 +1,17 @@
+// ESLint (flat config) for the web page's own JS: islr/serving/static/*.js, ES modules in the
+// browser. Run from the repository root: `make lint-js` (the config's paths are relative to it).
+import js from "@eslint/js";
+import globals from "globals";
+
+export default [
+  { ignores: ["islr/serving/static/vendor/**"] },
+  {
+    files: ["islr/serving/static/*.js"],
+    ...js.configs.recommended,
+    languageOptions: {
+      ecmaVersion: 2022,
+      sourceType: "module",
+      globals: { ...globals.browser },
+    },
+  },
+];
