@@ -12,7 +12,7 @@ MODEL ?= include50
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: serve demo test test-fast lint lint-js web web-if-npm wheel ci-wheel ci-py312 ci-py313 clean
+.PHONY: pretrained serve demo test test-fast lint lint-js web web-if-npm wheel ci-wheel ci-py312 ci-py313 clean
 
 # The light install: predict, serve, evaluate with ONNX Runtime. No torch, no MediaPipe.
 $(CORE_STAMP): pyproject.toml
@@ -36,6 +36,10 @@ serve: $(CORE_STAMP) web-if-npm
 
 demo: $(STAMP)
 	$(BIN)/islr demo
+
+# The shipped model (islr/pretrained/include50.*) from ../shared/data/include50: scripts/make_pretrained.py.
+pretrained: $(STAMP)
+	$(BIN)/python scripts/make_pretrained.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -215,6 +215,9 @@ def cv_command(
     ),
 ) -> None:
     """Repeated stratified k-fold cross-validation of a recipe: mean ± sd top-1, macro-F1."""
+    from islr.errors import require
+
+    require("torch", "islr cv")
     from islr.training import load_config
     from islr.training.cv import ROBUSTNESS, cross_validate, format_stats
 
