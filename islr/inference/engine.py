@@ -207,10 +207,7 @@ class Engine:
 
     def top(self, probs: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:
         """``(label, probability)`` of the ``top_k`` largest entries of ``probs``."""
-        if top_k < 1:
-            raise InputError(f"top_k must be at least 1, got {top_k}")
-        order = np.argsort(-probs, kind="stable")[: min(top_k, len(self.labels))]
-        return [(self.labels[i], float(probs[i])) for i in order]
+        return top_labels(probs, self.labels, top_k)
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly summary: the metadata plus which backend runs it."""
@@ -222,6 +219,15 @@ class Engine:
             "source": self.source,
             "n_classes": len(self.labels),
         }
+
+
+def top_labels(probs: np.ndarray, labels: list[str], k: int) -> list[tuple[str, float]]:
+    """``(label, probability)`` of the ``k`` largest entries of ``probs``, best first (ties in
+    label order)."""
+    if k < 1:
+        raise InputError(f"top_k must be at least 1, got {k}")
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(labels[i], float(probs[i])) for i in order]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from islr.inference.engine import top_labels
 from islr.landmarks import get_layout
 from islr.landmarks.layouts import HAND_WRIST, POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER
 
@@ -230,8 +231,8 @@ class StreamSegmenter:
         return self._events(self.tracker.flush())
 
     def _top(self, probs: np.ndarray) -> list[dict[str, Any]]:
-        order = np.argsort(-probs, kind="stable")[: self.config.top_k]
-        return [{"label": self.labels[i], "prob": round(float(probs[i]), 5)} for i in order]
+        top = top_labels(probs, self.labels, self.config.top_k)
+        return [{"label": label, "prob": round(prob, 5)} for label, prob in top]
 
     def _events(self, action: tuple[str, Any] | None) -> list[Event]:
         if action is None:

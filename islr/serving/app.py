@@ -174,8 +174,7 @@ def create_app(
         start = time.perf_counter()
         probs = engine.predict_prepared(batch)[0]
         model_ms = (time.perf_counter() - start) * 1000
-        top = [{"label": label, "prob": p} for label, p in engine.top(probs, top_k)]
-        return {"top": top, "model_ms": model_ms}
+        return {"top": _top_dicts(engine, probs, top_k), "model_ms": model_ms}
 
     def respond(result: dict, n_frames: int, started: float, extract_ms: float | None = None):
         top = result["top"]
@@ -332,7 +331,7 @@ def create_app(
         t1 = time.perf_counter()
         probs = await run_in_threadpool(engine.predict_prepared, data[None])
         result = {
-            "top": [{"label": lb, "prob": p} for lb, p in engine.top(probs[0], top_k)],
+            "top": _top_dicts(engine, probs[0], top_k),
             "model_ms": (time.perf_counter() - t1) * 1000,
         }
         return respond(result, seq.n_frames, started, extract_ms)
@@ -412,6 +411,10 @@ async def _stream_step(
     if t is not None and (not _numbers([t]) or not np.isfinite(t)):
         raise InputError("t must be a number of seconds")
     return await run_in_threadpool(segmenter.push, data, t)
+
+
+def _top_dicts(engine: Engine, probs: np.ndarray, top_k: int) -> list[dict[str, Any]]:
+    return [{"label": label, "prob": prob} for label, prob in engine.top(probs, top_k)]
 
 
 def _numbers(values: list) -> bool:
