@@ -16,6 +16,7 @@ from islr.extract import (
     is_video_file,
     label_from_path,
     sample_id_for,
+    sign_name,
 )
 from islr.landmarks import HOLISTIC136
 
@@ -40,6 +41,16 @@ from islr.landmarks import HOLISTIC136
 )
 def test_label_from_path(rel, expected):
     assert label_from_path(rel) == expected
+
+
+def test_sign_name_is_the_one_folder_rule_of_labels_and_split_lists():
+    from islr.datasets.include import label_key
+
+    assert sign_name("12. loud") == sign_name(" 12 .loud") == "loud"
+    assert sign_name("loud") == "loud"
+    for folder in ["46. you (plural)", "3. football", "Extra"]:
+        assert label_from_path(f"Cat/{folder}/x.mp4")[0] == sign_name(folder)
+        assert label_key(folder) == label_key(sign_name(folder))
 
 
 def test_sample_id_and_video_extensions():

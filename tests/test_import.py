@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 from islr.cli import build_app
 from islr.datasets.importers import assign_hands, import_include_json, import_pose_files
 from islr.errors import DatasetError
+from islr.extract import label_from_path, sample_id_for
 from islr.landmarks import HANDS_POSE75, HOLISTIC136, LandmarkCache, load_cache_arrays
 from islr.landmarks.layouts import FACE_SIGNING_61
 from tests.conftest import shared_data
@@ -168,6 +169,10 @@ def test_import_pose_files_holistic(tmp_path):
     (entry,), (seq,) = entries, seqs
     assert entry.label == "football" and entry.label_raw == "3. football"
     assert entry.split == "test" and entry.id == "Sports/3. football/FOOTBALL"
+    # the importer names samples by the extractor's rules: a video at the same place gets this id
+    rel = "Sports/3. football/FOOTBALL.pose"
+    assert entry.id == sample_id_for(rel)
+    assert (entry.label, entry.label_raw) == label_from_path(rel)[:2]
     assert seq.layout == "holistic136" and seq.data.shape == (62, 136, 3)
     assert abs(seq.fps - 29.97) < 0.01
     # pixels -> normalised coordinates: the face sits inside the image

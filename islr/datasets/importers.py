@@ -412,7 +412,7 @@ def import_pose_files(
 ) -> ImportSummary:
     """Import pose-format ``.pose`` files (one file, or a folder searched recursively). The label
     is ``label`` if given, else the sign folder the file sits in (INCLUDE-style names work)."""
-    from islr.extract.paths import label_from_path
+    from islr.extract.paths import label_from_path, sample_id_for
 
     src = Path(src)
     get_layout(layout)  # fail early on an unknown layout
@@ -422,7 +422,7 @@ def import_pose_files(
     def convert(path: Path, rel: str) -> tuple[LandmarkSequence, ManifestEntry]:
         seq = read_pose_file(path, layout)
         found, found_raw, category = label_from_path(rel)
-        sample_id = rel.rsplit(".", 1)[0]
+        sample_id = sample_id_for(rel)
         extra = {"importer": "pose"}
         if category:
             extra["category"] = category
