@@ -114,9 +114,11 @@ def test_bad_include_json_files_become_failure_rows(tmp_path):
     assert [e.id for e in cache.entries()] == ["loud_MVI_1"]
     reasons = dict(cache.failures())
     assert len(reasons) == 4
-    assert "not valid JSON" in reasons[str((src / "notjson.json").resolve())]
-    assert "expected [frames][21]" in reasons[str((src / "shape.json").resolve())]
-    assert "label" in reasons[str((src / "nolabel.json").resolve())]
+    # failure rows and manifest sources name a file by its path relative to the imported folder
+    assert "not valid JSON" in reasons["notjson.json"]
+    assert "expected [frames][21]" in reasons["shape.json"]
+    assert "label" in reasons["nolabel.json"]
+    assert [e.source for e in cache.entries()] == ["good.json"]
     # fixing a file and re-running imports it and clears its failure row
     (src / "notjson.json").write_text(json.dumps(_include_json(uid="loud_MVI_9")))
     again = import_include_json(src, tmp_path / "c")
@@ -169,6 +171,7 @@ def test_import_pose_files_holistic(tmp_path):
     (entry,), (seq,) = entries, seqs
     assert entry.label == "football" and entry.label_raw == "3. football"
     assert entry.split == "test" and entry.id == "Sports/3. football/FOOTBALL"
+    assert entry.source == "Sports/3. football/FOOTBALL.pose"  # relative to the imported folder
     # the importer names samples by the extractor's rules: a video at the same place gets this id
     rel = "Sports/3. football/FOOTBALL.pose"
     assert entry.id == sample_id_for(rel)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from islr.errors import DatasetError
-from islr.landmarks.cache import LandmarkCache, ManifestEntry, sample_path_for
+from islr.landmarks.cache import LandmarkCache, ManifestEntry
 from islr.landmarks.layouts import (
     HANDS_POSE75,
     POSE_LEFT_ELBOW,
@@ -29,8 +29,6 @@ from islr.landmarks.layouts import (
 from islr.landmarks.sequence import (
     LandmarkFileError,
     LandmarkSequence,
-    atomic_write_bytes,
-    sequence_to_bytes,
 )
 
 INCLUDE_IMAGE_SIZE = (1920, 1080)
@@ -319,63 +317,48 @@ def _import(
 ) -> ImportSummary:
     summary = ImportSummary(format=fmt, found=len(files))
     cache = LandmarkCache(out)
-    with cache.writer() as writer:
+    with cache.writer(batch=_BATCH) as writer:
         existing = cache.entries()
         by_source = {e.source: e for e in existing}
         source_of_id = {e.id: e.source for e in existing}
-        pending: list[ManifestEntry] = []
         retried: list[str] = []
-
-        def flush() -> None:
-            if pending:
-                writer.append_entries(pending)
-                pending.clear()
-
         for n, path in enumerate(files, 1):
-            rel = path.relative_to(root).as_posix() if path != root else path.name
-            source = str(path.resolve())
+            source = path.relative_to(root).as_posix() if path != root else path.name
             stat = path.stat()
             old = by_source.get(source)
             if old and old.source_size == stat.st_size and old.source_mtime == stat.st_mtime:
                 summary.labels.add(old.label)
                 if split and old.split != split:
-                    pending.append(replace(old, split=split))
+                    writer.append_entries([replace(old, split=split)])
                     summary.resplit += 1
                 else:
                     summary.skipped += 1
             else:
                 try:
-                    seq, entry = convert(path, rel)
+                    seq, entry = convert(path, source)
                     other = source_of_id.get(entry.id)
-                    if other and other != source and Path(other).exists():
+                    if other and other != source and (root / other).exists():
                         raise ImportFileError(
                             f"sample id {entry.id!r} was already imported from {other}; "
                             "import one of the two into another cache"
                         )
                 except (ImportFileError, LandmarkFileError, OSError) as e:
                     summary.failures.append((source, str(e)))
-                    writer.clear_failures([source])
                     writer.record_failure(source, str(e))
                 else:
-                    entry.path = sample_path_for(entry.id)
-                    entry.n_frames, entry.layout = seq.n_frames, seq.layout
                     entry.split = split or (old.split if old else "")
                     entry.source, entry.source_size, entry.source_mtime = (
                         source,
                         stat.st_size,
                         stat.st_mtime,
                     )
-                    atomic_write_bytes(cache.root / entry.path, sequence_to_bytes(seq))
-                    pending.append(entry)
+                    writer.add(seq, entry)
                     source_of_id[entry.id] = source
                     retried.append(source)
                     summary.imported += 1
                     summary.labels.add(entry.label)
-            if len(pending) >= _BATCH:
-                flush()
             if progress is not None:
-                progress(n, len(files), rel)
-        flush()
+                progress(n, len(files), source)
         writer.clear_failures(retried)
     return summary
 
