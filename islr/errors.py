@@ -1,8 +1,13 @@
-"""Exception types for user mistakes; the CLI prints them as one line instead of a traceback."""
+"""Exception types for user mistakes; the CLI prints them as one line instead of a traceback.
+
+Only these are user errors: a bare ``KeyError``, ``FileNotFoundError``... is a bug and keeps its
+traceback. Code that detects a user mistake raises one of these, with what to do about it.
+"""
 
 from __future__ import annotations
 
 from islr.landmarks.cache import CacheError
+from islr.landmarks.layouts import LayoutError
 from islr.landmarks.sequence import LandmarkFileError
 
 
@@ -22,18 +27,22 @@ class VideoError(ValueError):
     """A video cannot be read or holds no signer."""
 
 
+class UnknownModelError(ConfigError):
+    """A model name that no registered architecture has."""
+
+
 class InputError(ValueError):
-    """Landmarks given for prediction have the wrong shape or hold Inf/NaN where not allowed."""
+    """An input for prediction is missing, or its landmarks have the wrong shape or hold Inf/NaN
+    where not allowed."""
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     CacheError,
     LandmarkFileError,
+    LayoutError,
     ConfigError,
     DatasetError,
     ModelError,
     VideoError,
     InputError,
-    FileNotFoundError,
-    KeyError,
 )

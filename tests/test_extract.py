@@ -73,7 +73,7 @@ def test_find_videos_recursive_sorted_any_case(tmp_path):
     assert listing.unreadable == []
     single = find_videos(tmp_path / "top.webm")
     assert [v.rel_path for v in single.videos] == ["top.webm"]
-    with pytest.raises(FileNotFoundError, match="no such video file or folder"):
+    with pytest.raises(VideoError, match="no such video file or folder"):
         find_videos(tmp_path / "missing")
 
 

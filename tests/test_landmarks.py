@@ -19,7 +19,7 @@ from islr.landmarks import (
     load_sequence,
     save_sequence,
 )
-from islr.landmarks.layouts import FACE_SIGNING_61
+from islr.landmarks.layouts import FACE_SIGNING_61, LayoutError
 
 
 def random_sequence(t=10, layout="holistic136", seed=0) -> LandmarkSequence:
@@ -37,7 +37,7 @@ def test_layouts_sizes_and_order():
     assert len(FACE_SIGNING_61) == 61 == len(set(FACE_SIGNING_61))
     assert HANDS_POSE75.n_points == 75
     assert HANDS_POSE75.index("left_hand", 0) == 33
-    with pytest.raises(KeyError, match="unknown layout"):
+    with pytest.raises(LayoutError, match="unknown layout"):
         get_layout("nope")
 
 

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from islr.errors import UnknownModelError
 from islr.features import FeatureConfig
 from islr.models import ModelConfig, SignClassifier, count_parameters, create_model, model_names
 
@@ -35,7 +36,7 @@ def test_seed_transformer_matches_seed_size():
 
 
 def test_unknown_model_is_clear():
-    with pytest.raises(KeyError, match="unknown model"):
+    with pytest.raises(UnknownModelError, match="unknown model"):
         create_model("nope", 10, 2, 8)
 
 

@@ -17,12 +17,12 @@ MODEL_HELP = "A training run folder (RUN_DIR with best.pt), a .pt checkpoint, or
 def load_input(path: Path, layout: str):
     """A video (extracted with MediaPipe Holistic), a cached ``.npz``, a ``.pose`` file or an
     INCLUDE keypoint ``.json`` -> LandmarkSequence."""
-    from islr.errors import VideoError
+    from islr.errors import InputError, VideoError
     from islr.extract import is_video_file
     from islr.landmarks import LandmarkFileError, load_sequence
 
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if is_video_file(path):
         from islr.extract import extract_video

@@ -297,7 +297,7 @@ def _find_inputs(
     if src.is_file():
         return [src]
     if not src.is_dir():
-        raise FileNotFoundError(f"{src}: no such file or folder")
+        raise DatasetError(f"{src}: no such file or folder")
     files = sorted(
         p for p in src.rglob("*") if p.is_file() and p.suffix.lower() == suffix and not skip(p)
     )

@@ -82,13 +82,15 @@ def find_videos(root: str | Path) -> VideoListing:
     """All videos under ``root`` (or ``root`` itself if it is a video file), sorted by path.
 
     Folders that cannot be listed (permission denied...) are returned in ``unreadable`` instead
-    of stopping the scan. Raises ``FileNotFoundError`` if ``root`` does not exist.
+    of stopping the scan. Raises :class:`~islr.errors.VideoError` if ``root`` does not exist.
     """
     root = Path(root)
     if root.is_file():
         return VideoListing(root.parent, [VideoFile(root, root.name)], [], [])
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such video file or folder")
+        from islr.errors import VideoError
+
+        raise VideoError(f"{root}: no such video file or folder")
     videos: list[VideoFile] = []
     unreadable: list[tuple[str, str]] = []
     readable: list[str] = []

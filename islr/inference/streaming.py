@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from islr.inference.engine import top_labels
-from islr.landmarks import get_layout
+from islr.landmarks import LayoutError, get_layout
 from islr.landmarks.layouts import HAND_WRIST, POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER
 
 Event = dict[str, Any]
@@ -76,7 +76,7 @@ def _point_row(layout_name: str, component: str, index: int) -> int | None:
     layout = get_layout(layout_name)
     try:
         return layout.index(component, index)
-    except KeyError:
+    except LayoutError:
         return None
 
 

@@ -31,5 +31,7 @@ def create_model(
 ) -> nn.Module:
     """The backbone + head ``name``: ``(B, seq_len, n_features)`` -> ``(B, n_classes)`` logits."""
     if name not in _MODELS:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(model_names())}")
+        from islr.errors import UnknownModelError
+
+        raise UnknownModelError(f"unknown model {name!r}; known: {', '.join(model_names())}")
     return _MODELS[name](n_features=n_features, n_classes=n_classes, seq_len=seq_len, **kwargs)

@@ -34,7 +34,7 @@ from islr import __version__
 from islr.errors import InputError, VideoError
 from islr.features import to_layout
 from islr.inference import Engine, StreamConfig, StreamSegmenter
-from islr.landmarks import LandmarkFileError, LandmarkSequence, get_layout
+from islr.landmarks import LandmarkFileError, LandmarkSequence, LayoutError, get_layout
 from islr.serving.schemas import Health, PredictRequest, PredictResponse
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -96,8 +96,8 @@ def _to_model_frames(engine: Engine, data: np.ndarray, layout: str | None) -> np
     layout = layout or engine.layout
     try:
         source = get_layout(layout)
-    except KeyError as e:
-        raise InputError(str(e.args[0])) from None
+    except LayoutError as e:
+        raise InputError(str(e)) from None
     if data.shape[1] != source.n_points:
         raise InputError(
             f"layout {layout!r} has {source.n_points} points per frame, the frames have "
