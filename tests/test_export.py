@@ -74,6 +74,46 @@ def test_int8_keeps_metadata_is_smaller_and_close(tmp_path):
     assert np.abs(a.predict_prepared(x) - b.predict_prepared(x)).max() < 0.05
 
 
+def test_int8_leaves_logging_alone_and_drops_the_pre_process_tag(tmp_path, caplog):
+    import logging
+
+    run = tiny_run(tmp_path / "run")
+    root_level = logging.getLogger().level
+    with caplog.at_level(logging.WARNING):
+        int8 = export_onnx(run, tmp_path / "int8.onnx", int8=True)
+    assert logging.getLogger().level == root_level
+    assert not [r for r in caplog.records if "pre-processing" in r.getMessage()]
+    keys = [p.key for p in onnx.load(str(int8.path)).metadata_props]
+    assert "islr" in keys and "onnx.quant.pre_process" not in keys
+
+
+def test_models_whose_layouts_share_a_name_live_side_by_side(tmp_path):
+    """An ONNX model brings its layout in its metadata; loading it registers nothing."""
+    from islr.landmarks import get_layout, layout_names
+
+    before = layout_names()
+    engines = {}
+    for layout in ("hands_pose75", "holistic136"):
+        run = tiny_run(tmp_path / layout, layout=layout)
+        proto = onnx.load(str(export_onnx(run, tmp_path / f"{layout}.onnx").path))
+        meta = json.loads(proto.metadata_props[0].value)
+        meta["layout"]["name"] = "custom"  # both models call their different layouts "custom"
+        proto.metadata_props[0].value = json.dumps(meta)
+        original = Engine.load(tmp_path / f"{layout}.onnx")
+        engines[layout] = (original, Engine.from_onnx_bytes(proto.SerializeToString()))
+    assert layout_names() == before
+    x = np.random.default_rng(0).random((20, 136, 3), dtype=np.float32)
+    from islr.landmarks import LandmarkSequence
+
+    seq = LandmarkSequence(x, "holistic136")
+    for layout, (original, renamed) in engines.items():
+        assert renamed.layout == "custom" and renamed.n_points == get_layout(layout).n_points
+        assert renamed.describe()["layout"]["parts"] == get_layout(layout).to_dict()["parts"]
+        np.testing.assert_allclose(
+            renamed.predict_batch([seq]), original.predict_batch([seq]), atol=1e-6
+        )
+
+
 def test_export_errors_and_atomic_write(tmp_path):
     run = tiny_run(tmp_path / "run")
     with pytest.raises(ModelError, match=r"must end in \.onnx"):

@@ -187,3 +187,17 @@ def test_top_labels_orders_by_probability_and_breaks_ties_by_label_order():
     assert [label for label, _ in top_labels(probs, labels, 10)] == ["b", "d", "a", "c"]
     with pytest.raises(InputError, match="top_k must be at least 1"):
         top_labels(probs, labels, 0)
+
+
+def test_engine_and_training_threads_are_set_around_the_work_and_restored(run_dir):
+    import torch
+
+    from islr.models.threads import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+    engine = Engine.load(run_dir, threads=before + 1)
+    engine.predict(np.zeros((5, 75, 3), dtype=np.float32))
+    assert torch.get_num_threads() == before

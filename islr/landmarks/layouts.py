@@ -118,6 +118,18 @@ class Layout:
             "parts": [{"component": p.component, "indices": list(p.indices)} for p in self.parts],
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Layout:
+        """The inverse of :meth:`to_dict` (e.g. a model's layout from its metadata); not
+        registered, so it cannot clash with a registered layout of the same name."""
+        try:
+            parts = tuple(
+                LayoutPart(p["component"], tuple(int(i) for i in p["indices"])) for p in d["parts"]
+            )
+            return cls(str(d["name"]), parts)
+        except (KeyError, TypeError, ValueError) as e:
+            raise LayoutError(f"not a layout description ({e})") from e
+
 
 def _all(component: str) -> LayoutPart:
     return LayoutPart(component, tuple(range(COMPONENTS[component])))
@@ -139,8 +151,14 @@ def register_layout(layout: Layout) -> Layout:
     return layout
 
 
-def get_layout(name: str) -> Layout:
-    """The registered layout ``name``; :class:`LayoutError` names the known ones otherwise."""
+def get_layout(name: str | Layout) -> Layout:
+    """The registered layout ``name``; :class:`LayoutError` names the known ones otherwise.
+
+    A :class:`Layout` object is returned as it is, so functions that take a layout accept
+    either a registered name or a layout that was never registered (e.g. an ONNX model's).
+    """
+    if isinstance(name, Layout):
+        return name
     try:
         return _LAYOUTS[name]
     except KeyError:

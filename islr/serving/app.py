@@ -34,7 +34,7 @@ from islr import __version__
 from islr.errors import InputError, VideoError
 from islr.features import to_layout
 from islr.inference import Engine, StreamConfig, StreamSegmenter
-from islr.landmarks import LandmarkFileError, LandmarkSequence, LayoutError, get_layout
+from islr.landmarks import LandmarkSequence, LayoutError, get_layout
 from islr.serving.schemas import Health, PredictRequest, PredictResponse
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -93,17 +93,16 @@ def frames_to_array(frames: list, what: str = "frames") -> np.ndarray:
 
 def _to_model_frames(engine: Engine, data: np.ndarray, layout: str | None) -> np.ndarray:
     """Data in ``layout`` (default: the model's) -> the model's points and coordinates."""
-    layout = layout or engine.layout
     try:
-        source = get_layout(layout)
+        source = get_layout(layout or engine.model_layout)
     except LayoutError as e:
         raise InputError(str(e)) from None
     if data.shape[1] != source.n_points:
         raise InputError(
-            f"layout {layout!r} has {source.n_points} points per frame, the frames have "
+            f"layout {source.name!r} has {source.n_points} points per frame, the frames have "
             f"{data.shape[1]}"
         )
-    return to_layout(data, layout, engine.layout, engine.n_coords)
+    return to_layout(data, source, engine.model_layout, engine.n_coords)
 
 
 def _missing_vendor_page() -> str:
@@ -163,14 +162,7 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     def classify(data: np.ndarray, image_size: tuple[int, int] | None, top_k: int) -> dict:
-        extra = {}
-        if image_size:
-            extra = {"image_width": image_size[0], "image_height": image_size[1]}
-        try:
-            seq = LandmarkSequence(data=data, layout=engine.layout, extra=extra)
-        except LandmarkFileError as e:
-            raise InputError(str(e)) from None
-        batch = engine.prepare(seq)[None]
+        batch = engine.prepare(data, image_size)[None]
         start = time.perf_counter()
         probs = engine.predict_prepared(batch)[0]
         model_ms = (time.perf_counter() - start) * 1000
@@ -344,7 +336,9 @@ def create_app(
         def classify_frames(frames: np.ndarray) -> np.ndarray:
             return engine.predict_batch([frames])[0]
 
-        segmenter = StreamSegmenter(engine.layout, engine.labels, classify_frames, config.stream)
+        segmenter = StreamSegmenter(
+            engine.model_layout, engine.labels, classify_frames, config.stream
+        )
         errors = 0
         while True:
             message = await ws.receive()
