@@ -15,10 +15,6 @@ import numpy as np
 
 SYNTH_CLASSES = (0, 2, 4)  # different movement families (2k and 2k+1 share one)
 SYNTH_SEQ_LEN = 20
-TINY_KWARGS = {
-    "conv_transformer": {"dim": 32, "stages": 1, "conv_blocks": 1, "heads": 4},
-    "seed_transformer": {"width": 32, "heads": 4, "layers": 1},
-}
 
 
 def tiny_run(
@@ -34,11 +30,11 @@ def tiny_run(
     import torch
 
     from islr.features import FeatureConfig
-    from islr.models import ModelConfig, ModelSpec, save_checkpoint
+    from islr.models import ModelConfig, ModelSpec, registered_model, save_checkpoint
 
     torch.manual_seed(seed)
     spec = ModelSpec(
-        ModelConfig(name, dict(TINY_KWARGS[name])),
+        ModelConfig(name, registered_model(name).test_kwargs),
         FeatureConfig(seq_len=seq_len),
         layout,
         n_coords,
@@ -70,7 +66,7 @@ def synthetic_run() -> Path:
     import torch
 
     from islr.features import FeatureConfig, prepare_model_input
-    from islr.models import ModelConfig, ModelSpec, save_checkpoint
+    from islr.models import ModelConfig, ModelSpec, registered_model, save_checkpoint
 
     torch.manual_seed(0)
     x, y = [], []
@@ -81,7 +77,7 @@ def synthetic_run() -> Path:
             y.append(pos)
     inputs, targets = torch.from_numpy(np.stack(x)), torch.tensor(y)
     spec = ModelSpec(
-        ModelConfig("conv_transformer", dict(TINY_KWARGS["conv_transformer"])),
+        ModelConfig("conv_transformer", registered_model("conv_transformer").test_kwargs),
         FeatureConfig(seq_len=SYNTH_SEQ_LEN),
         "holistic136",
         3,
