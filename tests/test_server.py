@@ -225,7 +225,7 @@ def test_websocket_stream_of_a_synthetic_sign_gives_one_sign(tmp_path):
         while (event := ws.receive_json())["type"] != "reset":
             events.append(event)
     signs = [e for e in events if e["type"] == "sign"]
-    assert [s["label"] for s in signs] == [app.state.engine.labels[1]], events
+    assert [s["label"] for s in signs] == [app.state.islr.engine.labels[1]], events
     assert any(e["type"] == "partial" for e in events)
 
 

@@ -162,7 +162,7 @@ def serve(
     )
     with user_errors():
         app = create_app(model, config)
-    engine = app.state.engine
+    engine = app.state.islr.engine
     console.print(
         f"serving {escape(str(model))} ({engine.backend}, {len(engine.labels)} signs) on "
         f"http://{host}:{port}/  (API docs: /docs)"
