@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from islr.inference.engine import top_labels
-from islr.landmarks import LayoutError, get_layout
+from islr.landmarks import Layout, LayoutError, get_layout
 from islr.landmarks.layouts import HAND_WRIST, POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER
 
 Event = dict[str, Any]
@@ -72,7 +72,7 @@ class FrameSummary:
     scale: float | None
 
 
-def _point_row(layout_name: str, component: str, index: int) -> int | None:
+def _point_row(layout_name: str | Layout, component: str, index: int) -> int | None:
     layout = get_layout(layout_name)
     try:
         return layout.index(component, index)
@@ -83,7 +83,7 @@ def _point_row(layout_name: str, component: str, index: int) -> int | None:
 class FrameSummarizer:
     """Extracts the wrist and shoulder points of a layout's frames."""
 
-    def __init__(self, layout: str):
+    def __init__(self, layout: str | Layout):
         self.hand_rows = [_point_row(layout, c, HAND_WRIST) for c in ("left_hand", "right_hand")]
         self.shoulder_rows = (
             _point_row(layout, "pose", POSE_LEFT_SHOULDER),
@@ -202,7 +202,7 @@ class StreamSegmenter:
 
     def __init__(
         self,
-        layout: str,
+        layout: str | Layout,
         labels: list[str],
         classify: Callable[[np.ndarray], np.ndarray],
         config: StreamConfig | None = None,
