@@ -7,7 +7,9 @@ Fake webcam = a real sign video (FOOTBALL.mp4 as .y4m, looped by Chromium); fixt
   inference (what the page picks on a software renderer) vs its default WebGL inference;
 - the same video through Python MediaPipe (islr.extract) for comparison;
 - end-to-end delay from a webcam frame to the prediction on screen, and the classifier's time;
-- bytes the page loads before its first prediction, and the time to get there.
+- bytes the page loads before its first prediction, and the time to get there;
+- the page's landmarks vs Python's (islr.extract) on the same frames of the video, per part
+  (median / 95th percentile of |difference| of x, y in image units).
 
     python bench/bench_browser.py [--seconds 20] [--gpu-seconds 30] [--skip-gpu]
 """
@@ -31,7 +33,10 @@ from test_browser_harness import (  # noqa: E402
     browser_missing,
     chromium,
     export_fixture_model,
+    landmark_differences,
     page_app,
+    page_landmarks,
+    page_video_file,
     serve,
     video_to_y4m,
     wait_for,
@@ -108,10 +113,16 @@ def main() -> None:
         y4m = video_to_y4m(VIDEO, Path(tmp) / "webcam.y4m")
         with serve(page_app(model)) as base_url, chromium(fake_webcam=y4m) as browser:
             cpu = run_page(browser, base_url, "?mpcpu=1", args.seconds, 120)
+            video_file = page_video_file(browser, base_url, VIDEO)
             gpu = None
             if not args.skip_gpu:
                 gpu = run_page(browser, base_url, "?mpcpu=0", args.gpu_seconds, 300)
     py_fps = python_holistic_fps()
+    from islr.extract import extract_video
+
+    differences = landmark_differences(
+        page_landmarks(video_file), extract_video(VIDEO, "holistic136").data
+    )
 
     print(f"WebGL renderer: {cpu['renderer']}")
     print(f"video: {VIDEO.name} (640x360) as the fake webcam; classifier: fixture ONNX model")
@@ -142,6 +153,14 @@ def main() -> None:
     )
     for url, size in sorted(cpu["by_url"].items(), key=lambda kv: -kv[1])[:6]:
         print(f"    {size / 1e6:6.2f} MB  {url.split('/', 3)[-1]}")
+    print()
+    print(f"browser vs Python landmarks, {VIDEO.name} as a file on the page, same frames")
+    print("  (|difference| of x, y in image units where both detected the part)")
+    for name, r in differences.items():
+        print(
+            f"  {name:11s} median {r['median']:.4f}  p95 {r['p95']:.4f}  "
+            f"both detected {r['both_frames']}/{r['frames']} frames, agree {r['agreement']:.0%}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Classifier latency, throughput and model size: ONNX Runtime vs PyTorch, default vs seed model.
 
-    python bench/bench_inference.py [--run RUN_DIR] [--repeats 300] [--json out.json]
+    python bench/bench_inference.py [--run RUN_DIR] [--val-cache CACHE] [--repeats 300]
+        [--json out.json]
 
 Measured side by side in one run on this machine:
 - latency of ONE sequence (batch 1, input already prepared) with one CPU thread
@@ -10,7 +11,11 @@ Measured side by side in one run on this machine:
 - the whole ``Engine.predict`` path from a 90-frame holistic136 LandmarkSequence (layout mapping,
   aspect, resampling, model, softmax, top-5);
 - batch throughput (sequences/s, batch 64) with 1 and 2 threads;
-- model file sizes (fp32, int8).
+- model file sizes (fp32, int8);
+- fidelity: the largest |ONNX - PyTorch| logit difference (default and seed, batch of 64 with
+  missing points) and the largest int8 - fp32 probability change; with ``--val-cache`` (a cache
+  holding INCLUDE-50 val, e.g. ``islr import include-json include50/val --out C --split val``)
+  and ``--run`` (a trained default model), how many val videos int8 and fp32 give the same top-1.
 Without ``--run`` the models are freshly initialised with the shipped default settings (latency
 and size do not depend on the weights): the default = the model and features of
 islr/configs/default.yaml on hands_pose75 x, y, 50 classes (INCLUDE-50); the seed = seed_transformer (384 wide,
@@ -98,11 +103,40 @@ def _input(engine, batch: int, seed: int = 0) -> np.ndarray:
     return x
 
 
+def _fidelity(engines: dict, val_cache: Path | None) -> dict[str, object]:
+    """ONNX vs PyTorch logits, int8 vs fp32 probabilities, and int8 vs fp32 top-1 on val."""
+    out: dict[str, object] = {}
+    for kind in ("default", "seed"):
+        onnx, torch_engine = engines[f"{kind} onnx fp32"], engines[f"{kind} torch"]
+        x = _input(onnx, 64, seed=2)
+        diff = np.abs(onnx.logits_batch(x) - torch_engine.logits_batch(x)).max()
+        out[f"max |ONNX - PyTorch| logit, {kind}, batch 64"] = f"{diff:.1e}"
+    fp32, int8 = engines["default onnx fp32"], engines["default onnx int8"]
+    x = _input(fp32, 64, seed=3)
+    change = np.abs(fp32.predict_prepared(x) - int8.predict_prepared(x)).max()
+    out["max |int8 - fp32| probability, default, batch 64"] = f"{change:.3f}"
+    if val_cache is not None:
+        from islr.landmarks import load_cache_arrays
+
+        entries, seqs = load_cache_arrays(val_cache, "val")
+        top_fp32 = fp32.predict_batch(seqs).argmax(axis=1)
+        top_int8 = int8.predict_batch(seqs).argmax(axis=1)
+        truth = np.array([fp32.labels.index(e.label) if e.label in fp32.labels else -1
+                          for e in entries])  # fmt: skip
+        agree = int((top_fp32 == top_int8).sum())
+        out[f"int8 top-1 = fp32 top-1 on {val_cache.name} val"] = f"{agree}/{len(entries)}"
+        out["fp32 val top-1 (the model's accuracy there)"] = f"{(top_fp32 == truth).mean():.4f}"
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="a trained default-model run (else fresh)")
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--val-cache", type=Path, help="a cache with a val split: int8 vs fp32 top-1 agreement"
+    )
     args = parser.parse_args()
 
     import torch
@@ -144,6 +178,8 @@ def main() -> None:
             _timed(lambda: engine.predict(seq, top_k=5), args.repeats)
         )
 
+        fidelity = _fidelity(engines, args.val_cache)
+
         throughput = {}
         for threads in (1, 2):
             torch.set_num_threads(threads)
@@ -182,6 +218,9 @@ def main() -> None:
         "| default int8 <= 3 MB ->",
         "met" if sizes["default int8"] <= 3 else "NOT met",
     )
+    print("\n== fidelity ==")
+    for name, value in fidelity.items():
+        print(f"{name:64s} {value}")
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -190,6 +229,7 @@ def main() -> None:
                     "throughput_seq_per_s": throughput,
                     "sizes_mb": sizes,
                     "ratio_seed_torch_to_default_onnx": seed_ms / ort_ms,
+                    "fidelity": fidelity,
                 },
                 indent=2,
             )

@@ -1,4 +1,8 @@
-"""Exception types for user mistakes; the CLI prints them as one line instead of a traceback."""
+"""Exception types for user mistakes; the CLI prints them as one line instead of a traceback.
+
+Only these are user errors: a bare ``KeyError``, ``FileNotFoundError``... is a bug and keeps its
+traceback. Code that detects a user mistake raises one of these, with what to do about it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 from types import ModuleType
 
 from islr.landmarks.cache import CacheError
+from islr.landmarks.layouts import LayoutError
 from islr.landmarks.sequence import LandmarkFileError
 
 
@@ -27,8 +32,13 @@ class VideoError(ValueError):
     """A video cannot be read or holds no signer."""
 
 
+class UnknownModelError(ConfigError):
+    """A model name that no registered architecture has."""
+
+
 class InputError(ValueError):
-    """Landmarks given for prediction have the wrong shape or hold Inf/NaN where not allowed."""
+    """An input for prediction is missing, or its landmarks have the wrong shape or hold Inf/NaN
+    where not allowed."""
 
 
 class MissingExtraError(ImportError):
@@ -85,11 +95,10 @@ def require(module: str, what: str, hint: str = "", load: bool = True) -> Module
 USER_ERRORS: tuple[type[Exception], ...] = (
     CacheError,
     LandmarkFileError,
+    LayoutError,
     ConfigError,
     DatasetError,
     ModelError,
     VideoError,
     InputError,
-    FileNotFoundError,
-    KeyError,
 )

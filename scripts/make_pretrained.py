@@ -42,8 +42,8 @@ def main() -> int:
 
     import numpy as np
 
-    from islr.datasets.include import label_key
     from islr.datasets.importers import import_include_json
+    from islr.datasets.include import label_key
     from islr.inference import Engine, export_onnx
     from islr.landmarks import LandmarkCache
     from islr.models import ensemble_checkpoints
@@ -67,7 +67,8 @@ def main() -> int:
     t_all = time.perf_counter()
     for seed in range(args.members):
         cfg = load_config(
-            args.config, [f"seed={seed}", f"threads={args.threads}", f"data.label_file={label_file}"]
+            args.config,
+            [f"seed={seed}", f"threads={args.threads}", f"data.label_file={label_file}"],
         )
         run_dir = args.work / f"member{seed}"
         data = load_training_data(str(cache_dir), label_file=label_file, split_of=every)

@@ -7,10 +7,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# as the `islr` command does: idle OpenMP threads sleep instead of spinning (see islr/cli)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import pytest
+
+from islr.cli import use_sleeping_openmp_threads
+
+use_sleeping_openmp_threads()  # as the `islr` command does, before any test imports torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -20,7 +20,10 @@ from test_browser_harness import (
     RequestLog,
     chromium,
     export_fixture_model,
+    landmark_differences,
     page_app,
+    page_landmarks,
+    page_video_file,
     serve,
     skip_without_browser,
     video_to_y4m,
@@ -156,56 +159,27 @@ def test_server_fallback_streams_frames_over_websocket(browser, fixture_model):
 def test_video_file_landmarks_match_python_extraction(browser, base_url, fixture_model):
     from islr.extract import extract_video
     from islr.features import prepare_model_input
-    from islr.landmarks import HOLISTIC136, LandmarkSequence
+    from islr.landmarks import LandmarkSequence
 
     video = shared_data("videos", "FOOTBALL.mp4")
     meta = fixture_model.metadata
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(base_url + "?camera=0")
-    wait_for(page, "window.islrState?.phase === 'ready'", 60, "the page to load")
-    page.set_input_files("#file", str(video))
-    wait_for(page, "islrState.file && islrState.file.status !== 'running'", 180, "the video file")
-    result = page.evaluate(
-        "({status: islrState.file.status, error: islrState.file.error, frames: islrState.file.frames,"
-        " times: islrState.file.times, width: islrState.file.width, height: islrState.file.height,"
-        " input: islrState.lastInput, logits: islrState.lastLogits, top: islrState.file.top})"
-    )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "video-file.png"))
-    context.close()
+    result = page_video_file(browser, base_url, video, ARTIFACTS / "video-file.png")
     assert result["status"] == "done", result["error"]
 
     reference = extract_video(video, "holistic136")
-    browser_data = np.array(
-        [[np.nan if v is None else v for v in frame] for frame in result["frames"]],
-        dtype=np.float32,
-    ).reshape(len(result["frames"]), HOLISTIC136.n_points, 3)
+    browser_data = page_landmarks(result)
     # every frame of the video, in order (the page steps through it frame by frame)
     frame_index = np.round(np.asarray(result["times"]) * reference.fps).astype(int)
     assert frame_index.tolist() == reference.frame_indices.tolist()
     python_data = reference.data
 
-    report = {}
-    parts = {c: HOLISTIC136.slice(c) for c in ("left_hand", "right_hand", "face")}
-    pose = HOLISTIC136.slice("pose")
-    parts["pose_upper"] = slice(pose.start, pose.start + 17)  # nose to wrists: what signing uses
-    for name, rows in parts.items():
-        seen_b = ~np.isnan(browser_data[:, rows, 0]).all(axis=1)
-        seen_p = ~np.isnan(python_data[:, rows, 0]).all(axis=1)
-        both = seen_b & seen_p
-        diff = np.abs(browser_data[both, rows, :2] - python_data[both, rows, :2])
-        median, p95 = float(np.median(diff)), float(np.percentile(diff, 95))
-        report[name] = (round(median, 4), round(p95, 4), float((seen_b == seen_p).mean()))
-        assert both.sum() >= 0.8 * len(both), (
-            f"{name}: detected together in only {both.sum()} frames"
-        )
-        assert (seen_b == seen_p).mean() >= MIN_DETECTION_AGREEMENT, f"{name}: {report[name]}"
+    report = landmark_differences(browser_data, python_data)
+    for name, r in report.items():
+        assert r["both_frames"] >= 0.8 * r["frames"], f"{name}: detected together in {r}"
+        assert r["agreement"] >= MIN_DETECTION_AGREEMENT, f"{name}: {r}"
         max_median, max_p95 = TOLERANCES[name]
-        assert median <= max_median and p95 <= max_p95, (
-            f"{name}: (median, p95, agree) {report[name]}"
-        )
-    print("browser vs python landmarks (median, p95, detection agreement):", json.dumps(report))
+        assert r["median"] <= max_median and r["p95"] <= max_p95, f"{name}: {r}"
+    print("browser vs python landmarks:", json.dumps(report))
 
     # the page's model input is Python's prepare_model_input of the page's landmarks (aspect +
     # resampling), and onnxruntime-web's logits are onnxruntime's

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -248,6 +249,62 @@ def wait_for(page, js_condition: str, timeout_s: float, what: str) -> None:
 
 
 # ---- fast checks of the harness itself --------------------------------------------------------
+
+
+def page_video_file(browser, base_url: str, video: Path, screenshot: Path | None = None) -> dict:
+    """Run ``video`` through the page's file input; its landmarks per frame, their times, the
+    image size, the model input and logits of the whole clip."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(base_url + "?camera=0")
+    wait_for(page, "window.islrState?.phase === 'ready'", 60, "the page to load")
+    page.set_input_files("#file", str(video))
+    wait_for(page, "islrState.file && islrState.file.status !== 'running'", 180, "the video file")
+    result = page.evaluate(
+        "({status: islrState.file.status, error: islrState.file.error, frames: islrState.file.frames,"
+        " times: islrState.file.times, width: islrState.file.width, height: islrState.file.height,"
+        " input: islrState.lastInput, logits: islrState.lastLogits, top: islrState.file.top})"
+    )
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot))
+    context.close()
+    return result
+
+
+def page_landmarks(result: dict) -> np.ndarray:
+    """The page's landmarks of :func:`page_video_file` as ``(T, 136, 3)`` holistic136, NaN where
+    missing."""
+    from islr.landmarks import HOLISTIC136
+
+    frames = result["frames"]
+    data = [[np.nan if v is None else v for v in frame] for frame in frames]
+    return np.array(data, dtype=np.float32).reshape(len(frames), HOLISTIC136.n_points, 3)
+
+
+def landmark_differences(browser_data: np.ndarray, python_data: np.ndarray) -> dict[str, dict]:
+    """Browser vs Python holistic136 landmarks of the same frames, per part: median and 95th
+    percentile of |difference| of x, y (image units) where both detected the part, the frames
+    detected by both, and the fraction of frames where both agree on "detected"."""
+    from islr.landmarks import HOLISTIC136
+
+    parts = {c: HOLISTIC136.slice(c) for c in ("left_hand", "right_hand", "face")}
+    pose = HOLISTIC136.slice("pose")
+    parts["pose_upper"] = slice(pose.start, pose.start + 17)  # nose to wrists: what signing uses
+    report = {}
+    for name, rows in parts.items():
+        seen_b = ~np.isnan(browser_data[:, rows, 0]).all(axis=1)
+        seen_p = ~np.isnan(python_data[:, rows, 0]).all(axis=1)
+        both = seen_b & seen_p
+        diff = np.abs(browser_data[both, rows, :2] - python_data[both, rows, :2])
+        report[name] = {
+            "median": float(np.median(diff)),
+            "p95": float(np.percentile(diff, 95)),
+            "both_frames": int(both.sum()),
+            "frames": len(both),
+            "agreement": float((seen_b == seen_p).mean()),
+        }
+    return report
 
 
 def test_fixture_model_follows_the_contract(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from islr.errors import ModelError
 from islr.inference import Engine, export_onnx, read_onnx_metadata
 from islr.models import model_names
 from tests.conftest import shared_data
-from tests.test_inference_support import tiny_run
+from tests.test_inference_support import PLAIN_TRAINING, model_overrides, tiny_run
 
 
 def _inputs_with_nan(engine: Engine, batch: int, seed: int = 0) -> np.ndarray:
@@ -77,6 +77,46 @@ def test_int8_keeps_metadata_is_smaller_and_close(tmp_path):
     assert np.abs(a.predict_prepared(x) - b.predict_prepared(x)).max() < 0.05
 
 
+def test_int8_leaves_logging_alone_and_drops_the_pre_process_tag(tmp_path, caplog):
+    import logging
+
+    run = tiny_run(tmp_path / "run")
+    root_level = logging.getLogger().level
+    with caplog.at_level(logging.WARNING):
+        int8 = export_onnx(run, tmp_path / "int8.onnx", int8=True)
+    assert logging.getLogger().level == root_level
+    assert not [r for r in caplog.records if "pre-processing" in r.getMessage()]
+    keys = [p.key for p in onnx.load(str(int8.path)).metadata_props]
+    assert "islr" in keys and "onnx.quant.pre_process" not in keys
+
+
+def test_models_whose_layouts_share_a_name_live_side_by_side(tmp_path):
+    """An ONNX model brings its layout in its metadata; loading it registers nothing."""
+    from islr.landmarks import get_layout, layout_names
+
+    before = layout_names()
+    engines = {}
+    for layout in ("hands_pose75", "holistic136"):
+        run = tiny_run(tmp_path / layout, layout=layout)
+        proto = onnx.load(str(export_onnx(run, tmp_path / f"{layout}.onnx").path))
+        meta = json.loads(proto.metadata_props[0].value)
+        meta["layout"]["name"] = "custom"  # both models call their different layouts "custom"
+        proto.metadata_props[0].value = json.dumps(meta)
+        original = Engine.load(tmp_path / f"{layout}.onnx")
+        engines[layout] = (original, Engine.from_onnx_bytes(proto.SerializeToString()))
+    assert layout_names() == before
+    x = np.random.default_rng(0).random((20, 136, 3), dtype=np.float32)
+    from islr.landmarks import LandmarkSequence
+
+    seq = LandmarkSequence(x, "holistic136")
+    for layout, (original, renamed) in engines.items():
+        assert renamed.layout == "custom" and renamed.n_points == get_layout(layout).n_points
+        assert renamed.describe()["layout"]["parts"] == get_layout(layout).to_dict()["parts"]
+        np.testing.assert_allclose(
+            renamed.predict_batch([seq]), original.predict_batch([seq]), atol=1e-6
+        )
+
+
 def test_export_errors_and_atomic_write(tmp_path):
     run = tiny_run(tmp_path / "run")
     with pytest.raises(ModelError, match=r"must end in \.onnx"):
@@ -102,50 +142,26 @@ def test_cli_export_reports_size_and_parity(tmp_path):
 @pytest.mark.slow
 def test_int8_agrees_with_fp32_on_include50_val(tmp_path):
     """A model trained briefly on INCLUDE-50 train; int8 vs fp32 top-1 on the 77 val videos."""
-    import torch
-
     from islr.datasets.importers import import_include_json
-    from islr.features import FeatureConfig, prepare_model_input
     from islr.landmarks import load_cache_arrays
-    from islr.models import ModelConfig, ModelSpec, save_checkpoint
+    from islr.training import load_config, train
 
     root = shared_data("include50")
     cache = tmp_path / "cache"
     import_include_json(root / "train", cache, split="train")
     import_include_json(root / "val", cache, split="val")
-    train_entries, train_seqs = load_cache_arrays(cache, "train")
     val_entries, val_seqs = load_cache_arrays(cache, "val")
-    labels = sorted({e.label for e in train_entries})
-    seq_len = 24
-    spec = ModelSpec(
-        ModelConfig("conv_transformer", {"dim": 48, "stages": 1, "conv_blocks": 2}),
-        FeatureConfig(seq_len=seq_len),
-        "hands_pose75",
-        2,
-        labels,
-    )
-    x = torch.from_numpy(
-        np.stack([prepare_model_input(s, "hands_pose75", seq_len, 2) for s in train_seqs])
-    )
-    y = torch.tensor([labels.index(e.label) for e in train_entries])
-    # One thread: the same weights whatever ran before (float sums depend on the thread count),
-    # and fastest on a busy 2-core machine (~5 s). 14 epochs: ~85% val top-1, no near-ties.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(0)
-        model = spec.build()
-        optimiser = torch.optim.AdamW(model.parameters(), lr=4e-3)
-        for _ in range(14):
-            model.train()
-            for batch in torch.randperm(len(x)).split(32):
-                loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-    finally:
-        torch.set_num_threads(threads)
-    save_checkpoint(tmp_path / "run" / "best.pt", spec, model.eval().state_dict())
+    # 14 epochs of plain training: ~85% val top-1, no near-ties
+    overrides = [
+        "features.seq_len=24",
+        *model_overrides("conv_transformer", dim=48, stages=1, conv_blocks=2),
+        "optim.epochs=14",
+        "optim.batch_size=32",
+        "optim.lr=0.004",
+        *PLAIN_TRAINING,
+    ]
+    train(load_config(None, overrides), cache, tmp_path / "run")
+    labels = Engine.load(tmp_path / "run").labels
     fp32 = Engine.load(export_onnx(tmp_path / "run", tmp_path / "fp32.onnx").path)
     int8 = Engine.load(export_onnx(tmp_path / "run", tmp_path / "int8.onnx", int8=True).path)
     fp32_top1 = fp32.predict_batch(val_seqs).argmax(axis=1)

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import shared_data
+from reference_pose import found_frames, mean_xy_distance, reference_components
 
 from islr.errors import VideoError
 from islr.extract import (
@@ -16,6 +17,7 @@ from islr.extract import (
     is_video_file,
     label_from_path,
     sample_id_for,
+    sign_name,
 )
 from islr.landmarks import HOLISTIC136
 
@@ -42,6 +44,16 @@ def test_label_from_path(rel, expected):
     assert label_from_path(rel) == expected
 
 
+def test_sign_name_is_the_one_folder_rule_of_labels_and_split_lists():
+    from islr.datasets.include import label_key
+
+    assert sign_name("12. loud") == sign_name(" 12 .loud") == "loud"
+    assert sign_name("loud") == "loud"
+    for folder in ["46. you (plural)", "3. football", "Extra"]:
+        assert label_from_path(f"Cat/{folder}/x.mp4")[0] == sign_name(folder)
+        assert label_key(folder) == label_key(sign_name(folder))
+
+
 def test_sample_id_and_video_extensions():
     assert sample_id_for("Adjectives/1. loud/MVI_5177.MOV") == "Adjectives/1. loud/MVI_5177"
     assert sample_id_for("clip.final.webm") == "clip.final"
@@ -62,7 +74,7 @@ def test_find_videos_recursive_sorted_any_case(tmp_path):
     assert listing.unreadable == []
     single = find_videos(tmp_path / "top.webm")
     assert [v.rel_path for v in single.videos] == ["top.webm"]
-    with pytest.raises(FileNotFoundError, match="no such video file or folder"):
+    with pytest.raises(VideoError, match="no such video file or folder"):
         find_videos(tmp_path / "missing")
 
 
@@ -121,36 +133,10 @@ def test_black_video_means_nobody_detected(tmp_path, video_extra):
 # ---- real MediaPipe against the reference ------------------------------------------------------
 
 
-def _reference_components(path):
-    """The reference .pose as normalised (T, n, 3) arrays per component, NaN where missing."""
-    from pose_format import Pose
-
-    pose = Pose.read(path.read_bytes())
-    width, height = pose.header.dimensions.width, pose.header.dimensions.height
-    data = pose.body.data[:, 0].filled(np.nan).astype(np.float64)
-    data[pose.body.confidence[:, 0] <= 0] = np.nan
-    data[..., 0] /= width
-    data[..., 1] /= height
-    out, start = {}, 0
-    for component in pose.header.components:
-        out[component.name] = data[:, start : start + len(component.points)]
-        start += len(component.points)
-    return out, (width, height)
-
-
-def _found(block):
-    return ~np.isnan(block[..., 0]).all(axis=1)
-
-
-def _mean_xy_distance(ours, ref):
-    both = _found(ours) & _found(ref)
-    return float(np.linalg.norm(ours[both, :, :2] - ref[both, :, :2], axis=-1).mean()), both
-
-
 @pytest.mark.slow
 def test_football_matches_reference_holistic_output(video_extra):
     video = shared_data("videos", "FOOTBALL.mp4")
-    ref, size = _reference_components(shared_data("videos", "FOOTBALL.mediapipe_holistic.pose"))
+    ref, size = reference_components(shared_data("videos", "FOOTBALL.mediapipe_holistic.pose"))
     assert size == (640, 360)
     seq = extract_video(video)
     assert seq.data.shape == (62, HOLISTIC136.n_points, 3)
@@ -160,21 +146,21 @@ def test_football_matches_reference_holistic_output(video_extra):
     assert seq.extra["image_width"] == 640 and seq.extra["image_height"] == 360
     np.testing.assert_array_equal(seq.frame_indices, np.arange(62))
 
-    pose_dist, _ = _mean_xy_distance(seq.component("pose"), ref["POSE_LANDMARKS"])
+    pose_dist, _ = mean_xy_distance(seq.component("pose"), ref["POSE_LANDMARKS"])
     assert pose_dist <= 0.01, pose_dist
     for ours_name, ref_name in [
         ("left_hand", "LEFT_HAND_LANDMARKS"),
         ("right_hand", "RIGHT_HAND_LANDMARKS"),
     ]:
         ours, theirs = seq.component(ours_name), ref[ref_name]
-        dist, both = _mean_xy_distance(ours, theirs)
+        dist, both = mean_xy_distance(ours, theirs)
         assert dist <= 0.015, (ours_name, dist)
-        assert both.sum() >= 0.9 * _found(theirs).sum(), (ours_name, both.sum())
+        assert both.sum() >= 0.9 * found_frames(theirs).sum(), (ours_name, both.sum())
         # Not mirrored: the same hand, not the other one (which lies ~0.06 away here).
         other = ref[
             "RIGHT_HAND_LANDMARKS" if ref_name.startswith("LEFT") else "LEFT_HAND_LANDMARKS"
         ]
-        swapped, _ = _mean_xy_distance(ours, other)
+        swapped, _ = mean_xy_distance(ours, other)
         assert swapped > 5 * dist
 
     # Left is the signer's left: left_hand follows pose wrist 15, right_hand pose wrist 16.

@@ -144,3 +144,48 @@ def test_preprocessor_handles_everything_missing_and_no_pose(torch):
     assert torch.isfinite(pre(torch.full((2, 8, 136, 3), float("nan")))).all()
     with pytest.raises(ValueError, match="features use .face.*does not store"):
         LandmarkPreprocessor("hands_pose75", FeatureConfig(points={"face": "all"}))
+
+
+def test_augmentations_are_named_transforms_composed_from_a_list():
+    cfg = AugmentConfig()
+    steps = A.augmentation_steps(cfg)
+    assert [s["name"] for s in steps] == [
+        "mirror",
+        "time_warp",
+        "temporal_shift",
+        "rotate",
+        "scale",
+        "shear_shift",
+        "noise",
+        "temporal_mask",
+        "drop_hands",
+    ]
+    assert set(A.TRANSFORMS) == {s["name"] for s in steps}
+    # the flat config and the list it stands for are one pipeline: same draws, same output
+    data = signer()
+    by_config = augment_sequence(data, "holistic136", cfg, np.random.default_rng(5))
+    by_list = A.Compose.from_config(steps).apply(data, "holistic136", np.random.default_rng(5))
+    np.testing.assert_array_equal(by_config, by_list)
+    # a list of a few steps, with p = 1: each runs
+    rotate_only = A.Compose.from_config([{"name": "rotate", "p": 1.0, "max_degrees": 30.0}])
+    out = rotate_only.apply(data, "holistic136", np.random.default_rng(0))
+    assert out.shape == data.shape and not np.array_equal(out, data, equal_nan=True)
+    nothing = A.Compose.from_config([{"name": "rotate", "p": 0.0}])
+    np.testing.assert_array_equal(
+        nothing.apply(data, "holistic136", np.random.default_rng(0)), data
+    )
+
+
+def test_unknown_augmentation_or_parameter_is_a_config_error():
+    from islr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown augmentation 'flip'"):
+        A.Compose.from_config([{"name": "flip", "p": 0.5}])
+    with pytest.raises(ConfigError, match="rotate"):
+        A.Compose.from_config([{"name": "rotate", "p": 0.5, "degrees": 3}])
+
+
+def test_robustness_perturbations_are_the_training_transforms():
+    from islr.evaluation import PERTURBATIONS
+
+    assert {type(t).name for t in PERTURBATIONS.values()} <= set(A.TRANSFORMS)

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 from islr.cli import build_app
 from islr.datasets.importers import assign_hands, import_include_json, import_pose_files
 from islr.errors import DatasetError
+from islr.extract import label_from_path, sample_id_for
 from islr.landmarks import HANDS_POSE75, HOLISTIC136, LandmarkCache, load_cache_arrays
 from islr.landmarks.layouts import FACE_SIGNING_61
 from tests.conftest import shared_data
@@ -113,9 +114,11 @@ def test_bad_include_json_files_become_failure_rows(tmp_path):
     assert [e.id for e in cache.entries()] == ["loud_MVI_1"]
     reasons = dict(cache.failures())
     assert len(reasons) == 4
-    assert "not valid JSON" in reasons[str((src / "notjson.json").resolve())]
-    assert "expected [frames][21]" in reasons[str((src / "shape.json").resolve())]
-    assert "label" in reasons[str((src / "nolabel.json").resolve())]
+    # failure rows and manifest sources name a file by its path relative to the imported folder
+    assert "not valid JSON" in reasons["notjson.json"]
+    assert "expected [frames][21]" in reasons["shape.json"]
+    assert "label" in reasons["nolabel.json"]
+    assert [e.source for e in cache.entries()] == ["good.json"]
     # fixing a file and re-running imports it and clears its failure row
     (src / "notjson.json").write_text(json.dumps(_include_json(uid="loud_MVI_9")))
     again = import_include_json(src, tmp_path / "c")
@@ -168,6 +171,11 @@ def test_import_pose_files_holistic(tmp_path):
     (entry,), (seq,) = entries, seqs
     assert entry.label == "football" and entry.label_raw == "3. football"
     assert entry.split == "test" and entry.id == "Sports/3. football/FOOTBALL"
+    assert entry.source == "Sports/3. football/FOOTBALL.pose"  # relative to the imported folder
+    # the importer names samples by the extractor's rules: a video at the same place gets this id
+    rel = "Sports/3. football/FOOTBALL.pose"
+    assert entry.id == sample_id_for(rel)
+    assert (entry.label, entry.label_raw) == label_from_path(rel)[:2]
     assert seq.layout == "holistic136" and seq.data.shape == (62, 136, 3)
     assert abs(seq.fps - 29.97) < 0.01
     # pixels -> normalised coordinates: the face sits inside the image

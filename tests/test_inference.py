@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from islr.cli import build_app
 from islr.errors import InputError, ModelError
 from islr.features import prepare_model_input
-from islr.inference import Engine, export_onnx
+from islr.inference import Engine, export_onnx, top_labels
 from islr.landmarks import LandmarkSequence, get_layout, save_sequence
 from tests.conftest import shared_data
 from tests.test_inference_support import synthetic_run, synthetic_sign, tiny_run
@@ -177,3 +177,27 @@ def test_cli_predict_on_a_real_video_and_a_pose_file(run_dir, video_extra):
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [r["n_frames"] for r in records] == [58, 62]
+
+
+def test_top_labels_orders_by_probability_and_breaks_ties_by_label_order():
+    probs = np.array([0.1, 0.4, 0.1, 0.4], dtype=np.float32)
+    labels = ["a", "b", "c", "d"]
+    top = top_labels(probs, labels, 3)
+    assert [(label, round(p, 6)) for label, p in top] == [("b", 0.4), ("d", 0.4), ("a", 0.1)]
+    assert [label for label, _ in top_labels(probs, labels, 10)] == ["b", "d", "a", "c"]
+    with pytest.raises(InputError, match="top_k must be at least 1"):
+        top_labels(probs, labels, 0)
+
+
+def test_engine_and_training_threads_are_set_around_the_work_and_restored(run_dir):
+    import torch
+
+    from islr.models.threads import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+    engine = Engine.load(run_dir, threads=before + 1)
+    engine.predict(np.zeros((5, 75, 3), dtype=np.float32))
+    assert torch.get_num_threads() == before

@@ -17,10 +17,6 @@ from tests.conftest import need_torch
 
 SYNTH_CLASSES = (0, 2, 4)  # different movement families (2k and 2k+1 share one)
 SYNTH_SEQ_LEN = 20
-TINY_KWARGS = {
-    "conv_transformer": {"dim": 32, "stages": 1, "conv_blocks": 1, "heads": 4},
-    "seed_transformer": {"width": 32, "heads": 4, "layers": 1},
-}
 
 
 def tiny_run(
@@ -36,11 +32,11 @@ def tiny_run(
     torch = need_torch()
 
     from islr.features import FeatureConfig
-    from islr.models import ModelConfig, ModelSpec, save_checkpoint
+    from islr.models import ModelConfig, ModelSpec, registered_model, save_checkpoint
 
     torch.manual_seed(seed)
     spec = ModelSpec(
-        ModelConfig(name, dict(TINY_KWARGS[name])),
+        ModelConfig(name, registered_model(name).test_kwargs),
         FeatureConfig(seq_len=seq_len),
         layout,
         n_coords,
@@ -66,46 +62,48 @@ def synthetic_labels() -> list[str]:
     return [vocab[i].label for i in SYNTH_CLASSES]
 
 
+# Plain training: no augmentation, no label smoothing, one thread (the same weights whatever ran
+# before, and fast on a busy machine).
+NO_AUGMENTATION = [
+    f"augment.{p}=0"
+    for p in ("p_mirror", "p_time_warp", "p_temporal_shift", "p_rotate", "p_scale")
+    + ("p_shear_shift", "p_noise", "p_temporal_mask", "p_spatial_mask", "p_mixup")
+]
+PLAIN_TRAINING = [*NO_AUGMENTATION, "optim.label_smoothing=0", "threads=1"]
+
+
+def model_overrides(name: str, **kwargs: object) -> list[str]:
+    """``key=value`` overrides choosing model ``name`` with its registered test size (or kwargs)."""
+    import yaml
+
+    from islr.models import registered_model
+
+    kwargs = kwargs or registered_model(name).test_kwargs
+    return [f"model.name={name}", f"model.kwargs={yaml.safe_dump(kwargs, default_flow_style=True)}"]
+
+
 @functools.lru_cache(maxsize=1)
 def synthetic_run() -> Path:
-    """A tiny conv_transformer trained on 3 synthetic signs (16 samples each, 4 signers)."""
-    torch = need_torch()
+    """A tiny conv_transformer trained with ``train()`` on 3 synthetic signs (16 samples each,
+    4 signers)."""
+    need_torch()
+    from islr.landmarks import LandmarkCache, ManifestEntry
+    from islr.training import load_config, train
 
-    from islr.features import FeatureConfig, prepare_model_input
-    from islr.models import ModelConfig, ModelSpec, save_checkpoint
-
-    torch.manual_seed(0)
-    x, y = [], []
-    for pos in range(len(SYNTH_CLASSES)):
-        for k in range(16):
-            seq = synthetic_sign(pos, 1000 + k, signer=k % 4)
-            x.append(prepare_model_input(seq, "holistic136", SYNTH_SEQ_LEN, 3))
-            y.append(pos)
-    inputs, targets = torch.from_numpy(np.stack(x)), torch.tensor(y)
-    spec = ModelSpec(
-        ModelConfig("conv_transformer", dict(TINY_KWARGS["conv_transformer"])),
-        FeatureConfig(seq_len=SYNTH_SEQ_LEN),
-        "holistic136",
-        3,
-        synthetic_labels(),
-    )
-    model = spec.build()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same weights whatever ran before; fast on a busy machine
-    try:
-        for _ in range(10):
-            model.train()
-            order = torch.randperm(len(inputs), generator=generator)
-            for i in range(0, len(order), 16):
-                batch = order[i : i + 16]
-                loss = torch.nn.functional.cross_entropy(model(inputs[batch]), targets[batch])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-    finally:
-        torch.set_num_threads(threads)
     out = Path(tempfile.mkdtemp(prefix="islr-test-run-"))
-    save_checkpoint(out / "best.pt", spec, model.eval().state_dict())
-    return out
+    labels = synthetic_labels()
+    with LandmarkCache(out / "cache").writer(batch=64) as writer:
+        for pos, label in enumerate(labels):
+            for k in range(16):
+                entry = ManifestEntry(id=f"{label}/{k}", label=label, split="train")
+                writer.add(synthetic_sign(pos, 1000 + k, signer=k % 4), entry)
+    overrides = [
+        f"features.seq_len={SYNTH_SEQ_LEN}",
+        *model_overrides("conv_transformer"),
+        "optim.epochs=10",
+        "optim.batch_size=16",
+        "optim.lr=0.003",
+        *PLAIN_TRAINING,
+    ]
+    train(load_config(None, overrides), out / "cache", out / "run")
+    return out / "run"

@@ -19,7 +19,7 @@ from islr.landmarks import (
     load_sequence,
     save_sequence,
 )
-from islr.landmarks.layouts import FACE_SIGNING_61
+from islr.landmarks.layouts import FACE_SIGNING_61, LayoutError
 
 
 def random_sequence(t=10, layout="holistic136", seed=0) -> LandmarkSequence:
@@ -37,7 +37,7 @@ def test_layouts_sizes_and_order():
     assert len(FACE_SIGNING_61) == 61 == len(set(FACE_SIGNING_61))
     assert HANDS_POSE75.n_points == 75
     assert HANDS_POSE75.index("left_hand", 0) == 33
-    with pytest.raises(KeyError, match="unknown layout"):
+    with pytest.raises(LayoutError, match="unknown layout"):
         get_layout("nope")
 
 
@@ -95,6 +95,24 @@ def test_cache_add_entries_and_last_line_wins(tmp_path):
     assert cache.failures() == [("broken.mp4", "cannot decode video")]
     loaded = cache.load_many(cache.entries())
     assert loaded[1].n_frames == 10
+
+
+def test_cache_writer_batches_lines_after_files_and_keeps_one_failure_row_per_file(tmp_path):
+    cache = LandmarkCache(tmp_path / "c")
+    with cache.writer(batch=3) as w:
+        w.record_failure("a.mp4", "first reason")
+        w.record_failure("a.mp4", "second reason")
+        for i in range(4):
+            entry = w.add(random_sequence(seed=i), ManifestEntry(id=f"s{i}", label="x"))
+            # a sample's file is on disk before its manifest line, which may wait for the batch
+            assert (cache.root / entry.path).is_file()
+            assert len(cache.entries()) == (3 if i >= 2 else 0)
+        # files saved by threads, appended in the caller's order
+        saved = [w.write_sample(random_sequence(seed=9), ManifestEntry(id=f"t{i}")) for i in (1, 0)]
+        assert saved[0].n_frames == 10 and saved[0].path == "samples/t1.npz"
+        w.append_entries(saved)
+    assert [e.id for e in cache.entries()] == ["s0", "s1", "s2", "s3", "t1", "t0"]
+    assert cache.failures() == [("a.mp4", "second reason")]
 
 
 def test_cache_ignores_torn_line_and_missing_file(tmp_path):

@@ -3,28 +3,59 @@ import pytest
 pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
 import torch  # noqa: E402
 
+from islr.errors import UnknownModelError
 from islr.features import FeatureConfig
-from islr.models import ModelConfig, SignClassifier, count_parameters, create_model, model_names
+from islr.models import (
+    ModelConfig,
+    SignClassifier,
+    count_parameters,
+    create_model,
+    model_names,
+    registered_model,
+)
 
 
 @pytest.mark.parametrize("name", model_names())
-def test_every_model_forward_backward(name):
+def test_every_model_forward_backward_gradients_and_no_nan(name):
     torch.manual_seed(0)
-    kwargs = (
-        {"dim": 32, "stages": 1, "conv_blocks": 1}
-        if name == "conv_transformer"
-        else {"width": 32, "heads": 4, "layers": 1}
-    )
     model = SignClassifier(
-        ModelConfig(name, kwargs), FeatureConfig(seq_len=12), "hands_pose75", 3, 5
+        ModelConfig(name, registered_model(name).test_kwargs),
+        FeatureConfig(seq_len=12),
+        "hands_pose75",
+        3,
+        5,
     )
     x = torch.rand(3, 12, 75, 3)
     x[0, :, 33:54] = float("nan")  # a missing hand
+    x[1, 4:6] = float("nan")  # missing frames
     logits = model(x)
     assert logits.shape == (3, 5) and torch.isfinite(logits).all()
     logits.sum().backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    missing = [n for n, p in params if p.grad is None]
     assert not missing, f"parameters without gradient: {missing}"
+    not_finite = [n for n, p in params if not torch.isfinite(p.grad).all()]
+    assert not not_finite, f"NaN/Inf gradients: {not_finite}"
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_model_gets_seq_len_only_if_it_takes_it(name):
+    entry = registered_model(name)
+    model = create_model(name, n_features=8, n_classes=3, seq_len=10, **entry.test_kwargs)
+    assert model(torch.rand(2, 10, 8)).shape == (2, 3)
+    assert set(entry.test_kwargs) <= set(entry.default_kwargs)
+
+
+def test_registry_finds_every_module_without_an_import_list():
+    import pkgutil
+
+    import islr.models
+
+    modules = {m.name for m in pkgutil.iter_modules(islr.models.__path__)}
+    assert {"conv_transformer", "seed_transformer"} <= modules
+    assert {"conv_transformer", "seed_transformer"} <= set(model_names())
+    assert registered_model("seed_transformer").uses_seq_len  # learned positions
+    assert not registered_model("conv_transformer").uses_seq_len
 
 
 def test_seed_transformer_matches_seed_size():
@@ -37,7 +68,7 @@ def test_seed_transformer_matches_seed_size():
 
 
 def test_unknown_model_is_clear():
-    with pytest.raises(KeyError, match="unknown model"):
+    with pytest.raises(UnknownModelError, match="unknown model"):
         create_model("nope", 10, 2, 8)
 
 
@@ -46,7 +77,7 @@ def test_checkpoint_roundtrip_same_predictions(tmp_path):
     from islr.models import ModelSpec, load_classifier, save_checkpoint
 
     spec = ModelSpec(
-        ModelConfig("conv_transformer", {"dim": 32, "stages": 1, "conv_blocks": 1}),
+        ModelConfig("conv_transformer", registered_model("conv_transformer").test_kwargs),
         FeatureConfig(seq_len=12),
         "hands_pose75",
         3,

@@ -17,7 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from islr.inference import Engine
-from islr.serving.app import ServeConfig, create_app, looks_like_video, missing_web_assets
+from islr.landmarks import LandmarkSequence
+from islr.serving.app import (
+    ServeConfig,
+    create_app,
+    looks_like_video,
+    missing_web_assets,
+)
 from tests.conftest import shared_data
 from tests.test_inference_support import synthetic_run, synthetic_sign, tiny_run
 
@@ -68,11 +74,24 @@ def test_predict_matches_the_engine(client, run_dir):
     )
 
 
-def test_predict_maps_another_layout_and_takes_image_size(client):
+def test_predict_maps_another_layout_and_takes_image_size(client, run_dir):
     frames = _frames(n_points=136)
     body = {"frames": frames, "layout": "holistic136", "image_width": 640, "image_height": 480}
-    response = client.post("/v1/predict", json=body)
+    response = client.post("/v1/predict", json={**body, "top_k": 5})
     assert response.status_code == 200, response.text
+    # the same as the engine given the holistic136 sequence with its image size
+    data = np.array([[p if p is not None else [np.nan] * 3 for p in f] for f in frames])
+    seq = LandmarkSequence(
+        data.astype(np.float32), "holistic136", extra={"image_width": 640, "image_height": 480}
+    )
+    expected = Engine.load(run_dir).predict(seq, top_k=5)
+    got = response.json()["top"]
+    assert [t["label"] for t in got] == [label for label, _ in expected]
+    np.testing.assert_allclose([t["prob"] for t in got], [p for _, p in expected], atol=1e-5)
+    # and the image size is used: without it (no aspect correction) the probabilities differ
+    plain = client.post("/v1/predict", json={"frames": frames, "layout": "holistic136"}).json()
+    by_label = {t["label"]: t["prob"] for t in plain["top"]}
+    assert any(abs(by_label[t["label"]] - t["prob"]) > 1e-6 for t in got)
 
 
 @pytest.mark.parametrize(
@@ -81,15 +100,15 @@ def test_predict_maps_another_layout_and_takes_image_size(client):
         ('{"frames": [[[0.1, 0.2, NaN]]]}', 422, "NaN or Infinity"),
         ('{"frames": [[[0.1, 0.2, Infinity]]]}', 422, "NaN or Infinity"),
         ('{"frames": [[[0.1, 0.2', 422, "JSON"),
-        ('{"frames": []}', 422, ""),
+        ('{"frames": []}', 422, "at least 1 item"),
         ('{"frames": [[[0.1, 0.2, 0.3]]]}', 422, "75 points"),
         ('{"frames": [[[0.1, 0.2, 0.3], [0.1, 0.2]]]}', 422, "same number"),
         ('{"frames": [[[0.1, 0.2, 0.3, 0.4]]]}', 422, "2 or 3 coordinates"),
         ('{"frames": [[[0.1, 0.2, 0.3]]], "layout": "nope"}', 422, "unknown layout"),
-        ('{"frames": [[[0.1, 0.2, 0.3]]], "top_k": 0}', 422, ""),
+        ('{"frames": [[[0.1, 0.2, 0.3]]], "top_k": 0}', 422, "greater than or equal to 1"),
         ('{"frames": [[[1, 2, 3]]], "image_width": 640}', 422, "image_height"),
-        ("[1, 2]", 422, ""),
-        ("not json", 422, ""),
+        ("[1, 2]", 422, "should be an object"),
+        ("not json", 422, "Invalid JSON"),
     ],
 )
 def test_bad_predict_requests_are_4xx_with_a_message(client, body, status, message):
@@ -225,7 +244,7 @@ def test_websocket_stream_of_a_synthetic_sign_gives_one_sign(tmp_path):
         while (event := ws.receive_json())["type"] != "reset":
             events.append(event)
     signs = [e for e in events if e["type"] == "sign"]
-    assert [s["label"] for s in signs] == [app.state.engine.labels[1]], events
+    assert [s["label"] for s in signs] == [app.state.islr.engine.labels[1]], events
     assert any(e["type"] == "partial" for e in events)
 
 

@@ -88,11 +88,22 @@ def test_endless_signing_is_cut_at_max_sign_seconds():
 
 def test_reset_and_timestamps():
     classify, _ = _constant([0.0, 1.0])
-    seg = StreamSegmenter(LAYOUT, ["x", "y"], classify)
-    for i, frame in enumerate(_moving(10)):
-        seg.push(frame, t=i * 0.1)  # 10 fps given as timestamps
+    seg = StreamSegmenter(LAYOUT, ["x", "y"], classify)  # fps=30 for frames without a time
+    frames = [_frame(None)] * 3 + _moving(20) + [_frame(None)] * 10
+    events = []
+    for i, frame in enumerate(frames):
+        events += seg.push(frame, t=i * 0.1)  # 10 fps given as timestamps
+    (sign,) = [e for e in events + seg.flush() if e["type"] == "sign"]
+    # times follow the timestamps (frame 4 .. 22 at 10 fps), not the frame count at 30 fps
+    assert (sign["start"], sign["end"]) == (pytest.approx(0.4), pytest.approx(2.2))
+    # reset mid-sign: the open segment is dropped and frame-count time starts again at 0
+    for frame in [_frame(None)] * 3 + _moving(20):
+        seg.push(frame)
     seg.reset()
-    assert seg.tracker.segment is None and seg.flush() == []
+    assert seg.tracker.segment is None and seg.flush() == [] and seg.n_frames == 0
+    events = _stream(seg, [_frame(None)] * 3 + _moving(20) + [_frame(None)] * 30)
+    (sign,) = [e for e in events if e["type"] == "sign"]
+    assert sign["start"] == pytest.approx(3 / 30, abs=1e-3) and sign["end"] < 1.0
 
 
 def test_tracker_short_blip_is_noise():

@@ -43,7 +43,7 @@ def test_cache_shapes_layout_labels_and_signer_splits(tmp_path):
         assert seq.layout == "holistic136" and seq.data.shape[1:] == (136, 3)
         assert MIN_FRAMES <= seq.n_frames <= MAX_FRAMES and entry.n_frames == seq.n_frames
         assert seq.extractor == EXTRACTOR and seq.fps == 30.0
-        assert entry.extra["synthetic"] is True
+        assert entry.extra["synthetic"] is True and entry.source == ""  # no input file
         # val = the held-out signer, and only that signer
         assert (entry.split == "val") == (entry.extra["signer"] == 3)
         # pose and most of the face are always there; x, y inside (or near) the image

@@ -30,11 +30,18 @@ def build_app() -> typer.Typer:
     return app
 
 
-def main() -> None:
-    # OpenMP threads that spin while waiting make torch 2-15x slower as soon as another process
-    # wants a core (measured on 2 cores: 17 s vs 1.1 s per demo epoch); they must sleep instead.
-    # Set before torch is first imported (commands import it lazily); the user's value wins.
+def use_sleeping_openmp_threads() -> None:
+    """Make idle OpenMP threads sleep, unless the environment says otherwise.
+
+    Threads that spin while waiting make torch 2-15x slower as soon as another process wants a
+    core (measured on 2 cores: 17 s vs 1.1 s per demo epoch). For the owner of a process (the
+    ``islr`` command, the test session), called before torch is first imported.
+    """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def main() -> None:
+    use_sleeping_openmp_threads()  # commands import torch lazily, after this
     from islr.errors import MissingExtraError
 
     try:

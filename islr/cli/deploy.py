@@ -20,12 +20,12 @@ MODEL_HELP = (
 def load_input(path: Path, layout: str):
     """A video (extracted with MediaPipe Holistic), a cached ``.npz``, a ``.pose`` file or an
     INCLUDE keypoint ``.json`` -> LandmarkSequence."""
-    from islr.errors import VideoError
+    from islr.errors import InputError, VideoError
     from islr.extract import is_video_file
     from islr.landmarks import LandmarkFileError, load_sequence
 
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if is_video_file(path):
         from islr.extract import extract_video
@@ -176,7 +176,7 @@ def serve(
     )
     with user_errors():
         app = create_app(model, config)
-    engine = app.state.engine
+    engine = app.state.islr.engine
     console.print(
         f"serving {escape(str(model))} ({engine.backend}, {len(engine.labels)} signs) on "
         f"http://{host}:{port}/  (API docs: /docs)"

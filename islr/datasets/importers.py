@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from islr.errors import DatasetError
-from islr.landmarks.cache import LandmarkCache, ManifestEntry, sample_path_for
+from islr.landmarks.cache import LandmarkCache, ManifestEntry
 from islr.landmarks.layouts import (
     HANDS_POSE75,
     POSE_LEFT_ELBOW,
@@ -29,8 +29,6 @@ from islr.landmarks.layouts import (
 from islr.landmarks.sequence import (
     LandmarkFileError,
     LandmarkSequence,
-    atomic_write_bytes,
-    sequence_to_bytes,
 )
 
 INCLUDE_IMAGE_SIZE = (1920, 1080)
@@ -299,7 +297,7 @@ def _find_inputs(
     if src.is_file():
         return [src]
     if not src.is_dir():
-        raise FileNotFoundError(f"{src}: no such file or folder")
+        raise DatasetError(f"{src}: no such file or folder")
     files = sorted(
         p for p in src.rglob("*") if p.is_file() and p.suffix.lower() == suffix and not skip(p)
     )
@@ -319,63 +317,48 @@ def _import(
 ) -> ImportSummary:
     summary = ImportSummary(format=fmt, found=len(files))
     cache = LandmarkCache(out)
-    with cache.writer() as writer:
+    with cache.writer(batch=_BATCH) as writer:
         existing = cache.entries()
         by_source = {e.source: e for e in existing}
         source_of_id = {e.id: e.source for e in existing}
-        pending: list[ManifestEntry] = []
         retried: list[str] = []
-
-        def flush() -> None:
-            if pending:
-                writer.append_entries(pending)
-                pending.clear()
-
         for n, path in enumerate(files, 1):
-            rel = path.relative_to(root).as_posix() if path != root else path.name
-            source = str(path.resolve())
+            source = path.relative_to(root).as_posix() if path != root else path.name
             stat = path.stat()
             old = by_source.get(source)
             if old and old.source_size == stat.st_size and old.source_mtime == stat.st_mtime:
                 summary.labels.add(old.label)
                 if split and old.split != split:
-                    pending.append(replace(old, split=split))
+                    writer.append_entries([replace(old, split=split)])
                     summary.resplit += 1
                 else:
                     summary.skipped += 1
             else:
                 try:
-                    seq, entry = convert(path, rel)
+                    seq, entry = convert(path, source)
                     other = source_of_id.get(entry.id)
-                    if other and other != source and Path(other).exists():
+                    if other and other != source and (root / other).exists():
                         raise ImportFileError(
                             f"sample id {entry.id!r} was already imported from {other}; "
                             "import one of the two into another cache"
                         )
                 except (ImportFileError, LandmarkFileError, OSError) as e:
                     summary.failures.append((source, str(e)))
-                    writer.clear_failures([source])
                     writer.record_failure(source, str(e))
                 else:
-                    entry.path = sample_path_for(entry.id)
-                    entry.n_frames, entry.layout = seq.n_frames, seq.layout
                     entry.split = split or (old.split if old else "")
                     entry.source, entry.source_size, entry.source_mtime = (
                         source,
                         stat.st_size,
                         stat.st_mtime,
                     )
-                    atomic_write_bytes(cache.root / entry.path, sequence_to_bytes(seq))
-                    pending.append(entry)
+                    writer.add(seq, entry)
                     source_of_id[entry.id] = source
                     retried.append(source)
                     summary.imported += 1
                     summary.labels.add(entry.label)
-            if len(pending) >= _BATCH:
-                flush()
             if progress is not None:
-                progress(n, len(files), rel)
-        flush()
+                progress(n, len(files), source)
         writer.clear_failures(retried)
     return summary
 
@@ -412,7 +395,7 @@ def import_pose_files(
 ) -> ImportSummary:
     """Import pose-format ``.pose`` files (one file, or a folder searched recursively). The label
     is ``label`` if given, else the sign folder the file sits in (INCLUDE-style names work)."""
-    from islr.extract.paths import label_from_path
+    from islr.extract.paths import label_from_path, sample_id_for
 
     src = Path(src)
     get_layout(layout)  # fail early on an unknown layout
@@ -422,7 +405,7 @@ def import_pose_files(
     def convert(path: Path, rel: str) -> tuple[LandmarkSequence, ManifestEntry]:
         seq = read_pose_file(path, layout)
         found, found_raw, category = label_from_path(rel)
-        sample_id = rel.rsplit(".", 1)[0]
+        sample_id = sample_id_for(rel)
         extra = {"importer": "pose"}
         if category:
             extra["category"] = category

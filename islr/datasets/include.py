@@ -1,8 +1,8 @@
 """INCLUDE's naming: sign folders like ``12. word``, video ids like ``MVI_5177`` and the official
 split lists (``include50_train.txt``...) whose lines look like ``Adjectives/1. loud/MVI_5177.MOV``.
 
-The label of a video *path* comes from :func:`islr.extract.label_from_path`; this module only
-compares names and matches cache samples to list lines.
+Sample ids and the label of a video *path* come from :mod:`islr.extract.paths` (the one home of
+those rules); this module only compares names and matches cache samples to list lines.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from islr.errors import DatasetError
+from islr.extract.paths import sign_name
 from islr.landmarks.cache import ManifestEntry
 
 SPLIT_NAMES = ("train", "val", "test")
-_NUMBER_PREFIX = re.compile(r"^\s*\d+\s*\.\s*")
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 def label_key(name: str) -> str:
     """Comparison key of a sign name: ``"46. you (plural)"``, ``"You Plural"`` and
     ``"youplural"`` (INCLUDE's JSON labels) all give ``"youplural"``."""
-    return _NOT_ALNUM.sub("", _NUMBER_PREFIX.sub("", name).casefold())
+    return _NOT_ALNUM.sub("", sign_name(name).casefold())
 
 
 def video_stem(path_or_id: str) -> str:

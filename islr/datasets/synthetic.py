@@ -586,8 +586,7 @@ def write_synthetic_cache(
     ``on_sample(done, total)`` is called after each sample (for progress bars).
     """
     from islr.errors import DatasetError
-    from islr.landmarks.cache import CacheError, LandmarkCache, ManifestEntry, sample_path_for
-    from islr.landmarks.sequence import atomic_write_bytes, sequence_to_bytes
+    from islr.landmarks.cache import CacheError, LandmarkCache, ManifestEntry
 
     if n_classes < 2:
         raise DatasetError(f"--classes must be at least 2, got {n_classes}")
@@ -627,21 +626,16 @@ def write_synthetic_cache(
             sample_id = f"{sign.label}/s{signer.signer_id:02d}-{k:03d}"
             entry = ManifestEntry(
                 id=sample_id,
-                path=sample_path_for(sample_id),
                 label=sign.label,
                 label_raw=sign.label,
                 split="val" if signer.signer_id in val_ids else "train",
-                n_frames=seq.n_frames,
-                layout=seq.layout,
-                source=seq.source,
                 extra={"synthetic": True, "signer": signer.signer_id, "seed": seed},
             )
-            atomic_write_bytes(cache.root / entry.path, sequence_to_bytes(seq))
-            return entry
+            return writer.write_sample(seq, entry)
 
         entries: list[ManifestEntry] = []
         # every sample has its own Generator, so threads keep the output deterministic; zlib and
-        # fsync release the GIL, so they overlap the writes
+        # fsync release the GIL, so they overlap the writes; the manifest keeps the job order
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             for entry in pool.map(make_and_save, jobs):
                 entries.append(entry)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,28 +78,14 @@ def compute_metrics(probs: np.ndarray, y_true: np.ndarray, labels: list[str]) ->
     )
 
 
-Perturbation = Callable[[np.ndarray, str, np.random.Generator], np.ndarray]
-
-
-def _centre(data: np.ndarray, layout: str) -> np.ndarray:
-    return A.body_centre(data, get_layout(layout))
-
-
-PERTURBATIONS: dict[str, Perturbation] = {
-    "mirror": lambda d, lay, rng: A.mirror(d, get_layout(lay)),
-    "rotate": lambda d, lay, rng: A.rotate(d, float(rng.choice([-10.0, 10.0])), _centre(d, lay)),
-    "zoom": lambda d, lay, rng: A.scale(d, z := float(rng.uniform(0.8, 1.2)), z, _centre(d, lay)),
-    "speed": lambda d, lay, rng: A.time_warp(d, float(rng.uniform(0.6, 1.6)), 0.0, rng),
-    "drop-hands": lambda d, lay, rng: _drop_hands(d, lay, rng, 0.25),
+# The training augmentations with fixed parameters: what a camera or signer could change.
+PERTURBATIONS: dict[str, A.Transform] = {
+    "mirror": A.Mirror(),
+    "rotate": A.Rotate(max_degrees=10.0, only_extremes=True),
+    "zoom": A.Scale(scale_range=(0.8, 1.2), aspect_jitter=0.0),
+    "speed": A.TimeWarp(speed_range=(0.6, 1.6), strength=0.0, log_uniform=False),
+    "drop-hands": A.DropHands(fraction=0.25, both=True, fixed_fraction=True),
 }
-
-
-def _drop_hands(data: np.ndarray, layout: str, rng: np.random.Generator, frac: float):
-    lay = get_layout(layout)
-    for hand in ("left_hand", "right_hand"):
-        if lay.has(hand):
-            data = A.drop_detections(data, lay.slice(hand), rng.random(data.shape[0]) < frac)
-    return data
 
 
 def perturb_sequence(seq: LandmarkSequence, name: str, rng: np.random.Generator):
@@ -110,7 +95,8 @@ def perturb_sequence(seq: LandmarkSequence, name: str, rng: np.random.Generator)
     from islr.features import aspect_corrected
 
     # perturb in width units (undistorted), then mark the data as already corrected
-    data = PERTURBATIONS[name](aspect_corrected(seq), seq.layout, rng)
+    clip = A.Clip(aspect_corrected(seq), get_layout(seq.layout))
+    data = PERTURBATIONS[name](clip, rng).data
     extra = {k: v for k, v in seq.extra.items() if k not in ("image_width", "image_height")}
     return LandmarkSequence(data, seq.layout, seq.fps, None, seq.source, seq.extractor, extra)
 

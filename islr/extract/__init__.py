@@ -11,6 +11,7 @@ from islr.extract.paths import (
     is_video_file,
     label_from_path,
     sample_id_for,
+    sign_name,
 )
 from islr.extract.runner import (
     ExtractInterrupted,
@@ -35,4 +36,5 @@ __all__ = [
     "label_from_path",
     "quiet_native_stderr",
     "sample_id_for",
+    "sign_name",
 ]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from islr.errors import VideoError, require
-from islr.landmarks import LandmarkSequence, get_layout
+from islr.landmarks import LandmarkSequence, LayoutError, get_layout
 
 MODEL_COMPLEXITY = 1
 DEFAULT_FPS = 30.0
@@ -229,8 +229,8 @@ class ExtractOptions:
     def __post_init__(self) -> None:
         try:
             get_layout(self.layout)
-        except KeyError as e:
-            raise VideoError(f"{e.args[0]} (choose one with --layout)") from None
+        except LayoutError as e:
+            raise VideoError(f"{e} (choose one with --layout)") from None
         if self.frame_stride < 1:
             raise VideoError(f"frame stride must be >= 1, got {self.frame_stride}")
         if self.max_side is not None and self.max_side < 16:

@@ -1,6 +1,7 @@
 """Which files are videos, what their sample ids are, and which sign their folder names.
 
-Pure functions over paths; nothing here opens a video.
+The one home of these naming rules: the extractor, the importers and the split-list matcher all
+use them. Pure functions over paths; nothing here opens a video.
 """
 
 from __future__ import annotations
@@ -44,9 +45,15 @@ def is_video_file(name: str | Path) -> bool:
 
 
 def sample_id_for(rel_path: str) -> str:
-    """Sample id of a video: its path relative to the input folder, without the extension."""
+    """Sample id of an input file (video, ``.pose``...): its path relative to the input folder,
+    POSIX-style, without the extension."""
     path = PurePosixPath(rel_path.replace("\\", "/"))
     return str(path.with_suffix(""))
+
+
+def sign_name(folder: str) -> str:
+    """The sign a folder names: INCLUDE's ``12. loud`` -> ``loud``; other names unchanged."""
+    return _NUMBER_PREFIX.sub("", folder).strip()
 
 
 def label_from_path(rel_path: str) -> tuple[str, str, str]:
@@ -66,7 +73,7 @@ def label_from_path(rel_path: str) -> tuple[str, str, str]:
         len(folders) - 1,
     )
     label_raw = folders[sign_at]
-    label = _NUMBER_PREFIX.sub("", label_raw).strip()
+    label = sign_name(label_raw)
     category = folders[sign_at - 1] if sign_at >= 1 else ""
     return label, label_raw, category
 
@@ -75,13 +82,15 @@ def find_videos(root: str | Path) -> VideoListing:
     """All videos under ``root`` (or ``root`` itself if it is a video file), sorted by path.
 
     Folders that cannot be listed (permission denied...) are returned in ``unreadable`` instead
-    of stopping the scan. Raises ``FileNotFoundError`` if ``root`` does not exist.
+    of stopping the scan. Raises :class:`~islr.errors.VideoError` if ``root`` does not exist.
     """
     root = Path(root)
     if root.is_file():
         return VideoListing(root.parent, [VideoFile(root, root.name)], [], [])
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such video file or folder")
+        from islr.errors import VideoError
+
+        raise VideoError(f"{root}: no such video file or folder")
     videos: list[VideoFile] = []
     unreadable: list[tuple[str, str]] = []
     readable: list[str] = []

@@ -5,9 +5,10 @@ numpy side (before the model): :func:`prepare_model_input` (layout, aspect, resa
 (import it from ``islr.features.preprocess``; kept out of here so numpy users skip torch).
 """
 
-from islr.features.augment import augment_sequence, mirror, mixup
+from islr.features.augment import TRANSFORMS, Compose, augment_sequence, mirror, mixup
 from islr.features.config import UPPER_BODY_POSE, AugmentConfig, FeatureConfig
 from islr.features.model_input import (
+    aspect_correct,
     aspect_corrected,
     prepare_model_input,
     resample,
@@ -16,10 +17,13 @@ from islr.features.model_input import (
 )
 
 __all__ = [
+    "TRANSFORMS",
     "UPPER_BODY_POSE",
     "AugmentConfig",
+    "Compose",
     "FeatureConfig",
     "aspect_corrected",
+    "aspect_correct",
     "augment_sequence",
     "mirror",
     "mixup",

@@ -1,4 +1,5 @@
-"""Augmentations: pure functions ``(T, N, C) array [+ rng] -> array`` on raw landmarks.
+"""Augmentations: pure functions ``(T, N, C) array [+ rng] -> array`` on raw landmarks, and the
+same as named, composable transforms (``Compose.from_config([{"name": ..., "p": ...}, ...])``).
 
 They act on the model input before normalisation (coordinates in image-width units, NaN =
 missing), so every change they make is one a camera, a signer or a detector could make: another
@@ -7,8 +8,13 @@ speed, angle, distance, handedness, dropped detections. NaN stays NaN.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
 import numpy as np
 
+from islr.errors import ConfigError
 from islr.features.config import AugmentConfig
 from islr.landmarks import get_layout
 from islr.landmarks.layouts import (
@@ -119,48 +125,272 @@ def drop_detections(data: np.ndarray, rows: slice, frames: np.ndarray) -> np.nda
     return out
 
 
+# ---- named transforms ------------------------------------------------------------------------
+# The functions above as small named steps (pyskl style), composed in a list. Training builds
+# the list from AugmentConfig; the robustness perturbations (islr.evaluation) are the same steps
+# with fixed parameters.
+
+
+@dataclass
+class Clip:
+    """A sequence on its way through the transforms: ``(T, N, C)`` data and its layout.
+
+    The body centre that rotation, scaling and shear turn around is computed once, after the
+    last change of timing or handedness, and then shared by those affine steps.
+    """
+
+    data: np.ndarray
+    layout: Layout
+    _centre: np.ndarray | None = None
+
+    def centre(self) -> np.ndarray:
+        if self._centre is None:
+            self._centre = body_centre(self.data, self.layout)
+        return self._centre
+
+    def with_data(self, data: np.ndarray, keep_centre: bool = False) -> Clip:
+        return Clip(data, self.layout, self._centre if keep_centre else None)
+
+
+class Transform(Protocol):
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip: ...
+
+
+TRANSFORMS: dict[str, type] = {}
+
+
+def register_transform(name: str) -> Callable[[type], type]:
+    """Class decorator: make a transform available by ``name`` in a transform list."""
+
+    def wrap(cls: type) -> type:
+        if name in TRANSFORMS:
+            raise ValueError(f"transform {name!r} is already registered")
+        TRANSFORMS[name] = cls
+        cls.name = name
+        return cls
+
+    return wrap
+
+
+@register_transform("mirror")
+@dataclass
+class Mirror:
+    """A left-handed signer (see :func:`mirror`)."""
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        return clip.with_data(mirror(clip.data, clip.layout))
+
+
+@register_transform("time_warp")
+@dataclass
+class TimeWarp:
+    """Another speed, drawn from ``speed_range`` (log-uniform unless ``log_uniform`` is off),
+    with a smooth random warp of time of up to ``strength``."""
+
+    speed_range: tuple[float, float] = (0.6, 1.6)
+    strength: float = 0.15
+    log_uniform: bool = True
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        if clip.data.shape[0] < 4:
+            return clip
+        lo, hi = self.speed_range
+        if self.log_uniform:
+            speed = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        else:
+            speed = float(rng.uniform(lo, hi))
+        return clip.with_data(time_warp(clip.data, speed, self.strength, rng))
+
+
+@register_transform("temporal_shift")
+@dataclass
+class TemporalShift:
+    """Trim or pad up to ``fraction`` of the length at each end."""
+
+    fraction: float = 0.15
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        k = max(1, int(self.fraction * clip.data.shape[0]))
+        start, end = int(rng.integers(-k, k + 1)), int(rng.integers(-k, k + 1))
+        return clip.with_data(temporal_shift(clip.data, start, end))
+
+
+@register_transform("rotate")
+@dataclass
+class Rotate:
+    """Turn about the body centre by up to ``max_degrees`` (exactly ``±max_degrees`` with
+    ``only_extremes``)."""
+
+    max_degrees: float = 15.0
+    only_extremes: bool = False
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        d = self.max_degrees
+        degrees = float(rng.choice([-d, d])) if self.only_extremes else rng.uniform(-d, d)
+        return clip.with_data(rotate(clip.data, degrees, clip.centre()), keep_centre=True)
+
+
+@register_transform("scale")
+@dataclass
+class Scale:
+    """Zoom about the body centre by a factor from ``scale_range``, x and y each jittered by up
+    to ``aspect_jitter``."""
+
+    scale_range: tuple[float, float] = (0.75, 1.3)
+    aspect_jitter: float = 0.1
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        s = rng.uniform(*self.scale_range)
+        j = self.aspect_jitter
+        sx, sy = s * rng.uniform(1 - j, 1 + j), s * rng.uniform(1 - j, 1 + j)
+        return clip.with_data(scale(clip.data, sx, sy, clip.centre()), keep_centre=True)
+
+
+@register_transform("shear_shift")
+@dataclass
+class ShearShift:
+    """Shear by up to ``shear`` about the body centre and move by up to ``shift`` widths."""
+
+    shear: float = 0.15
+    shift: float = 0.08
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        shear_x = rng.uniform(-self.shear, self.shear)
+        shear_y = rng.uniform(-self.shear, self.shear)
+        shift = rng.uniform(-self.shift, self.shift, size=2).astype(np.float32)
+        out = shear_shift(clip.data, shear_x, shear_y, shift, clip.centre())
+        return clip.with_data(out, keep_centre=True)
+
+
+@register_transform("noise")
+@dataclass
+class Noise:
+    """Gaussian jitter of ``std`` image widths on every coordinate."""
+
+    std: float = 0.004
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        return clip.with_data(add_noise(clip.data, self.std, rng))
+
+
+@register_transform("temporal_mask")
+@dataclass
+class TemporalMask:
+    """Lose the signer for a span of up to ``fraction`` of the length."""
+
+    fraction: float = 0.2
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        n = clip.data.shape[0]
+        if n < 4:
+            return clip
+        length = int(rng.integers(1, max(2, int(self.fraction * n)) + 1))
+        start = int(rng.integers(0, n - length + 1))
+        return clip.with_data(temporal_mask(clip.data, start, length))
+
+
+@register_transform("drop_hands")
+@dataclass
+class DropHands:
+    """Drop hand detections in a ``fraction`` of the frames: one random hand or ``both``; the
+    fraction drawn from ``[0, fraction)`` per clip unless ``fixed_fraction``."""
+
+    fraction: float = 0.3
+    both: bool = False
+    fixed_fraction: bool = False
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        hands = [c for c in ("left_hand", "right_hand") if clip.layout.has(c)]
+        if not hands:
+            return clip
+        if not self.both:
+            hands = [hands[int(rng.integers(len(hands)))]]
+        data = clip.data
+        for hand in hands:
+            draws = rng.random(data.shape[0])
+            threshold = self.fraction if self.fixed_fraction else rng.uniform(0, self.fraction)
+            data = drop_detections(data, clip.layout.slice(hand), draws < threshold)
+        return clip.with_data(data)
+
+
+@dataclass
+class RandomApply:
+    """``transform`` with probability ``p`` (a draw is taken whatever ``p``)."""
+
+    transform: Transform
+    p: float = 1.0
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        return self.transform(clip, rng) if rng.random() < self.p else clip
+
+
+@dataclass
+class Compose:
+    """Transforms applied in order."""
+
+    transforms: list[Transform] = field(default_factory=list)
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        for transform in self.transforms:
+            clip = transform(clip, rng)
+        return clip
+
+    def apply(self, data: np.ndarray, layout: str | Layout, rng: np.random.Generator) -> np.ndarray:
+        """The transforms on a ``(T, N, C)`` array: float32 out."""
+        out = self(Clip(data, get_layout(layout)), rng).data
+        return out.astype(np.float32, copy=False)
+
+    @classmethod
+    def from_config(cls, steps: list[dict[str, Any]]) -> Compose:
+        """From a list like ``[{"name": "rotate", "p": 0.5, "max_degrees": 15}, ...]``."""
+        transforms: list[Transform] = []
+        for step in steps:
+            params = dict(step)
+            name = params.pop("name", None)
+            if name not in TRANSFORMS:
+                raise ConfigError(
+                    f"unknown augmentation {name!r}; known: {', '.join(sorted(TRANSFORMS))}"
+                )
+            p = float(params.pop("p", 1.0))
+            try:
+                transform = TRANSFORMS[name](**params)
+            except TypeError as e:
+                raise ConfigError(f"augmentation {name!r}: {e}") from None
+            transforms.append(RandomApply(transform, p))
+        return cls(transforms)
+
+
+def augmentation_steps(cfg: AugmentConfig) -> list[dict[str, Any]]:
+    """The transform list of a flat :class:`AugmentConfig` (its keys stay the config surface),
+    in the order training has always applied them; mixup is batch-level (see training)."""
+    return [
+        {"name": "mirror", "p": cfg.p_mirror},
+        {
+            "name": "time_warp",
+            "p": cfg.p_time_warp,
+            "speed_range": cfg.speed_range,
+            "strength": cfg.warp_strength,
+        },
+        {"name": "temporal_shift", "p": cfg.p_temporal_shift, "fraction": cfg.shift_frac},
+        {"name": "rotate", "p": cfg.p_rotate, "max_degrees": cfg.rotate_deg},
+        {
+            "name": "scale",
+            "p": cfg.p_scale,
+            "scale_range": cfg.scale_range,
+            "aspect_jitter": cfg.aspect_jitter,
+        },
+        {"name": "shear_shift", "p": cfg.p_shear_shift, "shear": cfg.shear, "shift": cfg.shift},
+        {"name": "noise", "p": cfg.p_noise, "std": cfg.noise_std},
+        {"name": "temporal_mask", "p": cfg.p_temporal_mask, "fraction": cfg.temporal_mask_frac},
+        {"name": "drop_hands", "p": cfg.p_spatial_mask, "fraction": cfg.hand_drop_frac},
+    ]
+
+
 def augment_sequence(
-    data: np.ndarray, layout_name: str, cfg: AugmentConfig, rng: np.random.Generator
+    data: np.ndarray, layout_name: str | Layout, cfg: AugmentConfig, rng: np.random.Generator
 ) -> np.ndarray:
     """Apply each augmentation with its probability (mixup is batch-level: see training)."""
-    layout = get_layout(layout_name)
-    n = data.shape[0]
-    if rng.random() < cfg.p_mirror:
-        data = mirror(data, layout)
-    if rng.random() < cfg.p_time_warp and n >= 4:
-        lo, hi = cfg.speed_range
-        speed = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-        data = time_warp(data, speed, cfg.warp_strength, rng)
-    if rng.random() < cfg.p_temporal_shift:
-        k = max(1, int(cfg.shift_frac * data.shape[0]))
-        data = temporal_shift(data, int(rng.integers(-k, k + 1)), int(rng.integers(-k, k + 1)))
-    centre = body_centre(data, layout)
-    if rng.random() < cfg.p_rotate:
-        data = rotate(data, rng.uniform(-cfg.rotate_deg, cfg.rotate_deg), centre)
-    if rng.random() < cfg.p_scale:
-        s = rng.uniform(*cfg.scale_range)
-        j = cfg.aspect_jitter
-        data = scale(data, s * rng.uniform(1 - j, 1 + j), s * rng.uniform(1 - j, 1 + j), centre)
-    if rng.random() < cfg.p_shear_shift:
-        data = shear_shift(
-            data,
-            rng.uniform(-cfg.shear, cfg.shear),
-            rng.uniform(-cfg.shear, cfg.shear),
-            rng.uniform(-cfg.shift, cfg.shift, size=2).astype(np.float32),
-            centre,
-        )
-    if rng.random() < cfg.p_noise:
-        data = add_noise(data, cfg.noise_std, rng)
-    if rng.random() < cfg.p_temporal_mask and data.shape[0] >= 4:
-        length = int(rng.integers(1, max(2, int(cfg.temporal_mask_frac * data.shape[0])) + 1))
-        data = temporal_mask(data, int(rng.integers(0, data.shape[0] - length + 1)), length)
-    if rng.random() < cfg.p_spatial_mask:
-        hands = [c for c in ("left_hand", "right_hand") if layout.has(c)]
-        if hands:
-            rows = layout.slice(hands[int(rng.integers(len(hands)))])
-            frames = rng.random(data.shape[0]) < rng.uniform(0, cfg.hand_drop_frac)
-            data = drop_detections(data, rows, frames)
-    return data.astype(np.float32, copy=False)
+    return Compose.from_config(augmentation_steps(cfg)).apply(data, layout_name, rng)
 
 
 def mixup(

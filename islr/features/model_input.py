@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from islr.landmarks import LandmarkSequence, convert, get_layout
+from islr.landmarks import LandmarkSequence, Layout, convert, get_layout
 
 
 def resample_indices(n_frames: int, seq_len: int) -> np.ndarray:
@@ -36,9 +36,11 @@ def aspect_corrected(seq: LandmarkSequence) -> np.ndarray:
     MediaPipe gives x in units of image width and y in units of image height. Without the image
     size (``extra['image_width']`` / ``['image_height']``) the data is returned unchanged.
     """
-    width = seq.extra.get("image_width")
-    height = seq.extra.get("image_height")
-    data = seq.data
+    return aspect_correct(seq.data, seq.extra.get("image_width"), seq.extra.get("image_height"))
+
+
+def aspect_correct(data: np.ndarray, width: float | None, height: float | None) -> np.ndarray:
+    """``data`` with y (and z) in units of image width; unchanged without the image size."""
     if not width or not height:
         return data
     out = data.copy()
@@ -46,10 +48,13 @@ def aspect_corrected(seq: LandmarkSequence) -> np.ndarray:
     return out
 
 
-def to_layout(data: np.ndarray, data_layout: str, model_layout: str, n_coords: int) -> np.ndarray:
+def to_layout(
+    data: np.ndarray, data_layout: str | Layout, model_layout: str | Layout, n_coords: int
+) -> np.ndarray:
     """Gather the model's points (by MediaPipe component and index) and coordinates."""
-    if data_layout != model_layout:
-        data = convert(data, get_layout(data_layout), get_layout(model_layout))
+    source, target = get_layout(data_layout), get_layout(model_layout)
+    if source.parts != target.parts:
+        data = convert(data, source, target)
     if data.shape[2] < n_coords:
         pad = np.full((*data.shape[:2], n_coords - data.shape[2]), np.nan, dtype=np.float32)
         data = np.concatenate([data, pad], axis=2)
@@ -57,7 +62,7 @@ def to_layout(data: np.ndarray, data_layout: str, model_layout: str, n_coords: i
 
 
 def prepare_model_input(
-    seq: LandmarkSequence, layout: str, seq_len: int | None, n_coords: int = 3
+    seq: LandmarkSequence, layout: str | Layout, seq_len: int | None, n_coords: int = 3
 ) -> np.ndarray:
     """Layout mapping + aspect correction + (if ``seq_len``) resampling: ``(L, N, C)`` float32."""
     data = to_layout(aspect_corrected(seq), seq.layout, layout, n_coords)

@@ -1,7 +1,7 @@
 """Inference: one engine over a checkpoint or an ``.onnx`` file, ONNX export, and streaming
 segmentation. Torch and ONNX Runtime load only when a model is loaded or exported."""
 
-from islr.inference.engine import Engine, softmax
+from islr.inference.engine import Engine, softmax, top_labels
 from islr.inference.export import (
     ExportResult,
     export_onnx,
@@ -22,4 +22,5 @@ __all__ = [
     "onnx_bytes_from_checkpoint",
     "read_onnx_metadata",
     "softmax",
+    "top_labels",
 ]

@@ -17,7 +17,8 @@ import numpy as np
 
 from islr.errors import InputError, ModelError
 from islr.features import prepare_model_input
-from islr.landmarks import LandmarkSequence, Layout, LayoutPart, get_layout, register_layout
+from islr.features.model_input import aspect_correct, resample, to_layout
+from islr.landmarks import LandmarkSequence, Layout, LayoutError
 
 PREDICT_CHUNK = 256  # sequences per forward pass in predict_batch (bounds memory)
 
@@ -41,14 +42,14 @@ class _TorchBackend:
         )
         from islr.models import load_classifier
 
-        if threads:
-            # process-wide in PyTorch: the engine owns the process's math threads
-            torch.set_num_threads(threads)
         self.torch = torch
+        self.threads = threads  # set around each call: PyTorch's thread count is process-wide
         self.model, self.spec = load_classifier(path)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
+        from islr.models.threads import torch_threads
+
+        with torch_threads(self.threads), self.torch.inference_mode():
             return self.model(self.torch.from_numpy(batch)).numpy()
 
 
@@ -81,32 +82,23 @@ class _OnnxBackend:
         return self.session.run([self.output], {"landmarks": batch})[0]
 
 
-def _ensure_layout(meta_layout: dict[str, Any], where: str) -> str:
-    """Register the model's layout from its metadata if this installation does not know it."""
-    try:
-        name = meta_layout["name"]
-        parts = tuple(
-            LayoutPart(p["component"], tuple(int(i) for i in p["indices"]))
-            for p in meta_layout["parts"]
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelError(f"{where}: the model's layout metadata is invalid ({e})") from e
-    try:
-        register_layout(Layout(name, parts))
-    except ValueError as e:
-        raise ModelError(f"{where}: {e}") from e
-    return name
-
-
 class Engine:
-    """Predicts signs from landmark sequences with a checkpoint or an ONNX model."""
+    """Predicts signs from landmark sequences with a checkpoint or an ONNX model.
+
+    The engine holds the model's layout as the model describes it (``model_layout``), without
+    registering it: two models whose layouts share a name but not their points live side by side.
+    """
 
     def __init__(self, backend: _Backend, metadata: dict[str, Any], source: str):
         self._backend = backend
         self.metadata = metadata
         self.source = source
         self.labels: list[str] = list(metadata["labels"])
-        self.layout: str = metadata["layout"]["name"]
+        try:
+            self.model_layout: Layout = Layout.from_dict(metadata["layout"])
+        except (LayoutError, TypeError) as e:
+            raise ModelError(f"{source}: the model's layout metadata is invalid ({e})") from e
+        self.layout: str = self.model_layout.name
         self.n_points: int = int(metadata["n_points"])
         self.n_coords: int = int(metadata["n_coords"])
         self.seq_len: int = int(metadata["seq_len"])
@@ -136,7 +128,6 @@ class Engine:
 
         backend = _OnnxBackend(model, threads)
         meta = parse_metadata(backend.metadata_text(), source)
-        _ensure_layout(meta["layout"], source)
         return cls(backend, meta, source)
 
     @property
@@ -144,22 +135,25 @@ class Engine:
         """``"torch"`` or ``"onnx"``."""
         return self._backend.kind
 
-    def prepare(self, item: LandmarkSequence | np.ndarray) -> np.ndarray:
+    def prepare(
+        self, item: LandmarkSequence | np.ndarray, image_size: tuple[int, int] | None = None
+    ) -> np.ndarray:
         """One model input ``(seq_len, n_points, n_coords)`` float32 from a sequence or array.
 
         A :class:`LandmarkSequence` may be in any layout (mapped by MediaPipe point) and carries
         its image size for the aspect correction. A bare array must be ``(T, n_points, C)`` in the
-        model's layout, C = 2 or 3, already in the model's units.
+        model's layout, C = 2 or 3, in MediaPipe's units; ``image_size`` (width, height) gives
+        its aspect correction.
         """
         if isinstance(item, LandmarkSequence):
             if item.n_frames == 0:
                 raise InputError("the sequence has no frames")
-            return prepare_model_input(item, self.layout, self.seq_len, self.n_coords)
-        return prepare_model_input(
-            self._as_sequence(item), self.layout, self.seq_len, self.n_coords
-        )
+            return prepare_model_input(item, self.model_layout, self.seq_len, self.n_coords)
+        data = aspect_correct(self._checked_array(item), *(image_size or (None, None)))
+        data = to_layout(data, self.model_layout, self.model_layout, self.n_coords)
+        return resample(data, self.seq_len)
 
-    def _as_sequence(self, array: Any) -> LandmarkSequence:
+    def _checked_array(self, array: Any) -> np.ndarray:
         try:
             data = np.asarray(array, dtype=np.float32)
         except (TypeError, ValueError) as e:
@@ -180,7 +174,7 @@ class Engine:
             )
         if np.isinf(data).any():
             raise InputError("landmarks contain Inf; use NaN for points that were not detected")
-        return LandmarkSequence(data=data, layout=self.layout)
+        return data
 
     def logits_batch(self, batch: np.ndarray) -> np.ndarray:
         """Raw logits of prepared inputs ``(B, seq_len, n_points, n_coords)``."""
@@ -215,21 +209,26 @@ class Engine:
 
     def top(self, probs: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:
         """``(label, probability)`` of the ``top_k`` largest entries of ``probs``."""
-        if top_k < 1:
-            raise InputError(f"top_k must be at least 1, got {top_k}")
-        order = np.argsort(-probs, kind="stable")[: min(top_k, len(self.labels))]
-        return [(self.labels[i], float(probs[i])) for i in order]
+        return top_labels(probs, self.labels, top_k)
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly summary: the metadata plus which backend runs it."""
-        layout = get_layout(self.layout)
         return {
             **self.metadata,
-            "layout": layout.to_dict(),
+            "layout": self.model_layout.to_dict(),
             "backend": self.backend,
             "source": self.source,
             "n_classes": len(self.labels),
         }
+
+
+def top_labels(probs: np.ndarray, labels: list[str], k: int) -> list[tuple[str, float]]:
+    """``(label, probability)`` of the ``k`` largest entries of ``probs``, best first (ties in
+    label order)."""
+    if k < 1:
+        raise InputError(f"top_k must be at least 1, got {k}")
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(labels[i], float(probs[i])) for i in order]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
 import tempfile
 import warnings
@@ -28,6 +27,7 @@ INPUT_NAME = "landmarks"
 OUTPUT_NAME = "logits"
 OPSET = 17
 RESAMPLE_RULE = "nearest-centre"
+_PRE_PROCESSED_KEY = "onnx.quant.pre_process"  # onnxruntime.quantization's marker
 
 
 def model_metadata(spec: Any) -> dict[str, Any]:
@@ -160,30 +160,30 @@ def quantize_int8(fp32_bytes: bytes) -> bytes:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     meta = read_onnx_metadata(fp32_bytes)
-    graph = onnx.load_model_from_string(fp32_bytes).graph
-    products = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")]
+    fp32 = onnx.load_model_from_string(fp32_bytes)
+    products = [n for n in fp32.graph.node if n.op_type in ("MatMul", "Gemm")]
     # the stem(s): products of the features themselves (one per member of an ensemble)
-    stem = [n.name for n in products if products and n.input[0] == products[0].input[0]]
+    stem = [n.name for n in products if n.input[0] == products[0].input[0]]
+    # The exported graph has static shapes, so ONNX Runtime's quantisation pre-processing is
+    # skipped on purpose; the tag says so and keeps quantize_dynamic from advising it in the
+    # log on every call (the output drops the tag again).
+    fp32.metadata_props.add(key=_PRE_PROCESSED_KEY, value="onnxruntime.quant")
     with tempfile.TemporaryDirectory(prefix="islr-int8-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(fp32_bytes)
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # it advises shape pre-processing on every call
-        try:
-            # Only matrix products: int8 ConvInteger kernels are missing or slow in ONNX
-            # Runtime's CPU provider, and the depthwise convolutions hold few weights anyway.
-            quantize_dynamic(
-                src,
-                dst,
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=["MatMul", "Gemm"],
-                nodes_to_exclude=stem,
-            )
-        finally:
-            root.setLevel(level)
+        onnx.save(fp32, str(src))
+        # Only matrix products: int8 ConvInteger kernels are missing or slow in ONNX
+        # Runtime's CPU provider, and the depthwise convolutions hold few weights anyway.
+        quantize_dynamic(
+            src,
+            dst,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Gemm"],
+            nodes_to_exclude=stem,
+        )
         proto = onnx.load(str(dst))
+    for prop in [p for p in proto.metadata_props if p.key == _PRE_PROCESSED_KEY]:
+        proto.metadata_props.remove(prop)
     _set_metadata(proto, {**meta, "quantization": "dynamic-int8"})
     return proto.SerializeToString()
 

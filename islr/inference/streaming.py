@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from islr.landmarks import get_layout
+from islr.inference.engine import top_labels
+from islr.landmarks import Layout, LayoutError, get_layout
 from islr.landmarks.layouts import HAND_WRIST, POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER
 
 Event = dict[str, Any]
@@ -71,18 +72,18 @@ class FrameSummary:
     scale: float | None
 
 
-def _point_row(layout_name: str, component: str, index: int) -> int | None:
+def _point_row(layout_name: str | Layout, component: str, index: int) -> int | None:
     layout = get_layout(layout_name)
     try:
         return layout.index(component, index)
-    except KeyError:
+    except LayoutError:
         return None
 
 
 class FrameSummarizer:
     """Extracts the wrist and shoulder points of a layout's frames."""
 
-    def __init__(self, layout: str):
+    def __init__(self, layout: str | Layout):
         self.hand_rows = [_point_row(layout, c, HAND_WRIST) for c in ("left_hand", "right_hand")]
         self.shoulder_rows = (
             _point_row(layout, "pose", POSE_LEFT_SHOULDER),
@@ -201,7 +202,7 @@ class StreamSegmenter:
 
     def __init__(
         self,
-        layout: str,
+        layout: str | Layout,
         labels: list[str],
         classify: Callable[[np.ndarray], np.ndarray],
         config: StreamConfig | None = None,
@@ -230,8 +231,8 @@ class StreamSegmenter:
         return self._events(self.tracker.flush())
 
     def _top(self, probs: np.ndarray) -> list[dict[str, Any]]:
-        order = np.argsort(-probs, kind="stable")[: self.config.top_k]
-        return [{"label": self.labels[i], "prob": round(float(probs[i]), 5)} for i in order]
+        top = top_labels(probs, self.labels, self.config.top_k)
+        return [{"label": label, "prob": round(prob, 5)} for label, prob in top]
 
     def _events(self, action: tuple[str, Any] | None) -> list[Event]:
         if action is None:

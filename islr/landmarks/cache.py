@@ -20,6 +20,7 @@ import fcntl
 import io
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -50,8 +51,10 @@ class ManifestEntry:
     ``id`` is unique in the cache and may contain ``/`` (e.g. ``Adjectives/1. loud/MVI_5177``);
     ``path`` is relative to the cache root. ``label`` is the clean sign name (``loud``),
     ``label_raw`` the folder name it came from (``1. loud``). ``split`` is ``train``, ``val``,
-    ``test`` or empty. ``source`` is the input file the sample came from; ``source_size`` and
-    ``source_mtime`` let a rerun skip inputs that have not changed.
+    ``test`` or empty. ``source`` is the input file the sample came from, as a POSIX path
+    relative to the folder given to the command that made it (``islr extract``/``islr import``;
+    the same string names the file in ``failures.csv``); empty for generated samples (``islr
+    synth``). ``source_size`` and ``source_mtime`` let a rerun skip inputs that have not changed.
     """
 
     id: str
@@ -150,8 +153,9 @@ class LandmarkCache:
 
     # ---- writing -----------------------------------------------------------------------------
     @contextmanager
-    def writer(self) -> Iterator[CacheWriter]:
-        """Exclusive write access (one writer per cache, also across processes)."""
+    def writer(self, batch: int = 1) -> Iterator[CacheWriter]:
+        """Exclusive write access (one writer per cache, also across processes); ``batch``
+        manifest lines are buffered per fsync (see :class:`CacheWriter`)."""
         self.root.mkdir(parents=True, exist_ok=True)
         lock_file = (self.root / ".lock").open("a")
         try:
@@ -161,47 +165,85 @@ class LandmarkCache:
                 raise CacheError(
                     f"{self.root}: another islr process is writing to this cache; wait for it"
                 ) from None
-            yield CacheWriter(self)
+            writer = CacheWriter(self, batch)
+            try:
+                yield writer
+            finally:
+                writer.flush()  # the buffered entries' files are already on disk
         finally:
             lock_file.close()
 
 
 class CacheWriter:
-    """Adds samples, rewrites the manifest and records failures. Get one from ``cache.writer()``."""
+    """The one way to write a cache: adds samples, rewrites the manifest and records failures.
 
-    def __init__(self, cache: LandmarkCache):
+    Get one from ``cache.writer()``. Manifest lines may be buffered (``batch``) to save fsyncs;
+    they are written when the buffer is full, by :meth:`flush`, and when the ``with`` block ends.
+    A sample file is always on disk before its manifest line.
+    """
+
+    def __init__(self, cache: LandmarkCache, batch: int = 1):
         self.cache = cache
+        self.batch = max(1, batch)
+        self._pending: list[ManifestEntry] = []
+        self._pending_lock = threading.Lock()
         _repair_torn_tail(cache.manifest_path)
 
     def add(self, seq: LandmarkSequence, entry: ManifestEntry) -> ManifestEntry:
         """Save ``seq`` and append ``entry`` (its path, n_frames, layout filled in)."""
-        entry.path = entry.path or sample_path_for(entry.id)
-        entry.n_frames = seq.n_frames
-        entry.layout = seq.layout
-        atomic_write_bytes(self.cache.root / entry.path, sequence_to_bytes(seq))
-        self.append_entries([entry])
+        self.append_entries([self.write_sample(seq, entry)])
         return entry
 
     def add_bytes(self, payload: bytes, entry: ManifestEntry) -> ManifestEntry:
         """Like :meth:`add` for a sequence already serialised (e.g. by a worker process)."""
+        self.append_entries([self.write_sample(payload, entry)])
+        return entry
+
+    def write_sample(self, sample: LandmarkSequence | bytes, entry: ManifestEntry) -> ManifestEntry:
+        """Save a sample's file and fill in ``entry``, without appending it to the manifest.
+
+        For writers that save from several threads and then append in a fixed order; safe to
+        call from threads. The entry must then go through :meth:`append_entries`.
+        """
         entry.path = entry.path or sample_path_for(entry.id)
-        atomic_write_bytes(self.cache.root / entry.path, payload)
-        self.append_entries([entry])
+        if isinstance(sample, LandmarkSequence):
+            entry.n_frames, entry.layout = sample.n_frames, sample.layout
+            sample = sequence_to_bytes(sample)
+        atomic_write_bytes(self.cache.root / entry.path, sample)
         return entry
 
     def append_entries(self, entries: Iterable[ManifestEntry]) -> None:
-        lines = "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in entries)
+        """Append manifest lines (buffered up to ``batch`` lines); the last line for an id wins."""
+        with self._pending_lock:
+            self._pending.extend(entries)
+            if len(self._pending) >= self.batch:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Write the buffered manifest lines now (fsynced)."""
+        with self._pending_lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        lines = "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in self._pending)
         with self.cache.manifest_path.open("a", encoding="utf-8") as f:
             f.write(lines)
             f.flush()
             os.fsync(f.fileno())
+        self._pending.clear()
 
     def rewrite(self, entries: Iterable[ManifestEntry]) -> None:
         """Replace the whole manifest atomically (one line per entry)."""
+        with self._pending_lock:
+            self._pending.clear()
         text = "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in entries)
         atomic_write_bytes(self.cache.manifest_path, text.encode("utf-8"))
 
     def record_failure(self, file: str, reason: str) -> None:
+        """Note that ``file`` could not be turned into a sample; replaces an older row for it."""
+        self.clear_failures([file])
         path = self.cache.failures_path
         new = not path.is_file()
         buf = io.StringIO()

@@ -97,7 +97,7 @@ class Layout:
     def slice(self, component: str) -> slice:
         """Rows of the sequence that hold ``component``."""
         if component not in self._offsets:
-            raise KeyError(f"layout {self.name!r} has no {component!r} (has {self.components})")
+            raise LayoutError(f"layout {self.name!r} has no {component!r} (has {self.components})")
         start = self._offsets[component]
         n = len(next(p for p in self.parts if p.component == component).indices)
         return slice(start, start + n)
@@ -106,7 +106,7 @@ class Layout:
         """Row of MediaPipe point ``mediapipe_index`` of ``component`` in this layout."""
         part = next((p for p in self.parts if p.component == component), None)
         if part is None or mediapipe_index not in part.indices:
-            raise KeyError(f"layout {self.name!r} does not store {component}[{mediapipe_index}]")
+            raise LayoutError(f"layout {self.name!r} does not store {component}[{mediapipe_index}]")
         return self._offsets[component] + part.indices.index(mediapipe_index)
 
     def point_names(self) -> list[str]:
@@ -118,6 +118,18 @@ class Layout:
             "parts": [{"component": p.component, "indices": list(p.indices)} for p in self.parts],
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Layout:
+        """The inverse of :meth:`to_dict` (e.g. a model's layout from its metadata); not
+        registered, so it cannot clash with a registered layout of the same name."""
+        try:
+            parts = tuple(
+                LayoutPart(p["component"], tuple(int(i) for i in p["indices"])) for p in d["parts"]
+            )
+            return cls(str(d["name"]), parts)
+        except (KeyError, TypeError, ValueError) as e:
+            raise LayoutError(f"not a layout description ({e})") from e
+
 
 def _all(component: str) -> LayoutPart:
     return LayoutPart(component, tuple(range(COMPONENTS[component])))
@@ -126,20 +138,32 @@ def _all(component: str) -> LayoutPart:
 _LAYOUTS: dict[str, Layout] = {}
 
 
+class LayoutError(ValueError):
+    """An unknown layout name, or a point or component that a layout does not store."""
+
+
 def register_layout(layout: Layout) -> Layout:
     """Make ``layout`` available by name (idempotent for an identical layout)."""
     existing = _LAYOUTS.get(layout.name)
     if existing is not None and existing.parts != layout.parts:
-        raise ValueError(f"a different layout named {layout.name!r} is already registered")
+        raise LayoutError(f"a different layout named {layout.name!r} is already registered")
     _LAYOUTS[layout.name] = layout
     return layout
 
 
-def get_layout(name: str) -> Layout:
+def get_layout(name: str | Layout) -> Layout:
+    """The registered layout ``name``; :class:`LayoutError` names the known ones otherwise.
+
+    A :class:`Layout` object is returned as it is, so functions that take a layout accept
+    either a registered name or a layout that was never registered (e.g. an ONNX model's).
+    """
+    if isinstance(name, Layout):
+        return name
     try:
         return _LAYOUTS[name]
     except KeyError:
-        raise KeyError(f"unknown layout {name!r}; known: {', '.join(sorted(_LAYOUTS))}") from None
+        known = ", ".join(sorted(_LAYOUTS))
+        raise LayoutError(f"unknown layout {name!r}; known: {known}") from None
 
 
 def layout_names() -> list[str]:
@@ -224,8 +248,8 @@ def mirror_permutation(layout: Layout) -> list[int]:
             component, j = mirrored_point(part.component, i)
             try:
                 perm.append(layout.index(component, j))
-            except KeyError:
-                raise ValueError(
+            except LayoutError:
+                raise LayoutError(
                     f"layout {layout.name!r} cannot be mirrored: it has {part.component}[{i}] "
                     f"but not its counterpart {component}[{j}]"
                 ) from None

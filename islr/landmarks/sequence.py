@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from islr.landmarks.layouts import get_layout
+from islr.landmarks.layouts import LayoutError, get_layout
 
 FILE_FORMAT_VERSION = 1
 COORDS = ("x", "y", "z")
@@ -166,5 +166,5 @@ def load_sequence(path: str | Path) -> LandmarkSequence:
             extractor=meta.get("extractor", ""),
             extra=meta.get("extra", {}),
         )
-    except KeyError as e:
+    except (KeyError, LayoutError) as e:
         raise LandmarkFileError(f"{path}: {e}") from e

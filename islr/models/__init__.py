@@ -1,9 +1,9 @@
 """Sign classifiers: one file per architecture, registered by name.
 
-Importing this package registers every built-in model (and imports torch).
+The registry imports every module of this package on first use, which registers the models
+(see :mod:`islr.models.registry`). Importing this package imports torch.
 """
 
-from islr.models import conv_transformer, seed_transformer  # noqa: F401  (register models)
 from islr.models.checkpoint import (
     ModelSpec,
     ensemble_checkpoints,
@@ -13,11 +13,18 @@ from islr.models.checkpoint import (
 )
 from islr.models.classifier import ModelConfig, SignClassifier, count_parameters
 from islr.models.ensemble import SignEnsemble
-from islr.models.registry import create_model, model_names, register_model
+from islr.models.registry import (
+    RegisteredModel,
+    create_model,
+    model_names,
+    register_model,
+    registered_model,
+)
 
 __all__ = [
     "ModelConfig",
     "ModelSpec",
+    "RegisteredModel",
     "SignClassifier",
     "SignEnsemble",
     "count_parameters",
@@ -27,5 +34,6 @@ __all__ = [
     "model_names",
     "read_checkpoint",
     "register_model",
+    "registered_model",
     "save_checkpoint",
 ]

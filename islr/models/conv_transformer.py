@@ -89,12 +89,14 @@ class TransformerBlock(nn.Module):
         return x + self.dropout(self.ff(self.norm2(x)))
 
 
+@register_model(
+    "conv_transformer", test_kwargs={"dim": 32, "stages": 1, "conv_blocks": 1, "heads": 4}
+)
 class ConvTransformer(nn.Module):
     def __init__(
         self,
         n_features: int,
         n_classes: int,
-        seq_len: int,
         dim: int = 192,
         stages: int = 2,
         conv_blocks: int = 3,
@@ -118,8 +120,3 @@ class ConvTransformer(nn.Module):
         x = self.norm(self.blocks(self.stem(x)))
         pooled = torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=1)
         return self.head(self.head_dropout(pooled))
-
-
-@register_model("conv_transformer")
-def conv_transformer(n_features: int, n_classes: int, seq_len: int, **kwargs) -> nn.Module:
-    return ConvTransformer(n_features, n_classes, seq_len, **kwargs)

@@ -13,6 +13,7 @@ from torch import nn
 from islr.models.registry import register_model
 
 
+@register_model("seed_transformer", test_kwargs={"width": 32, "heads": 4, "layers": 1})
 class SeedTransformer(nn.Module):
     def __init__(
         self,
@@ -40,8 +41,3 @@ class SeedTransformer(nn.Module):
         x = self.embed(x) + self.position[:, : x.shape[1]]
         x = self.encoder(x)
         return self.head(self.dropout(x.mean(dim=1)))
-
-
-@register_model("seed_transformer")
-def seed_transformer(n_features: int, n_classes: int, seq_len: int, **kwargs) -> nn.Module:
-    return SeedTransformer(n_features, n_classes, seq_len, **kwargs)

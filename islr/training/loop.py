@@ -24,6 +24,7 @@ from islr.errors import ConfigError, ModelError
 from islr.features import mixup
 from islr.landmarks import atomic_write_bytes
 from islr.models import ModelSpec, count_parameters, read_checkpoint, save_checkpoint
+from islr.models.threads import torch_threads
 from islr.training.config import TrainConfig, save_config
 from islr.training.data import TrainingData, iterate_batches, load_training_data, make_batch
 
@@ -131,10 +132,21 @@ def train(
     data: TrainingData | None = None,
 ) -> TrainResult:
     """Train ``cfg`` on the cache, writing everything into ``run_dir``."""
+    with torch_threads(cfg.threads or os.cpu_count() or 1):
+        return _train(cfg, cache_dir, run_dir, resume, on_step, on_epoch, data)
+
+
+def _train(
+    cfg: TrainConfig,
+    cache_dir: str | Path,
+    run_dir: str | Path,
+    resume: bool,
+    on_step: StepCallback | None,
+    on_epoch: EpochCallback | None,
+    data: TrainingData | None,
+) -> TrainResult:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    threads = cfg.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     if data is None:

@@ -1,0 +1,41 @@
+"""``/healthz``, ``/v1/model`` (the input contract) and ``/v1/model.onnx``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+
+from islr.serving.schemas import Health
+from islr.serving.state import ServerState, server_state
+
+router = APIRouter()
+State = Annotated[ServerState, Depends(server_state)]
+
+
+@router.get("/healthz", response_model=Health, tags=["service"])
+async def healthz(state: State) -> dict:
+    return {"status": "ok", "model": state.engine.source, "backend": state.engine.backend}
+
+
+@router.get("/v1/model", tags=["model"])
+async def model_info(state: State) -> dict:
+    """The model's input contract: labels, layout (name and parts), n_points, n_coords,
+    seq_len, resampling rule, feature settings, version."""
+    return state.model_info
+
+
+@router.get(
+    "/v1/model.onnx",
+    tags=["model"],
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def model_onnx(state: State) -> Response:
+    """The classifier as ONNX (input "landmarks", output "logits", metadata key "islr")."""
+    return Response(
+        state.onnx_bytes,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": 'attachment; filename="model.onnx"'},
+    )
