@@ -74,7 +74,7 @@ def test_seed_config_fits_a_layout_without_face_or_z(tmp_path: Path, z: bool):
     cache = write_cache(tmp_path / "c", [(f"s{i}", "ab"[i % 2]) for i in range(4)], z=z)
     data = load_training_data(str(cache))
     assert data.has_z is z
-    seed = load_config(REPO_ROOT / "configs" / "seed.yaml").features
+    seed = load_config("seed").features
     features = seed.for_layout(data.layout, data.has_z)
     assert features.coords == ("xyz" if z else "xy")
     assert features.points == {"pose": "all", "left_hand": "all", "right_hand": "all"}

@@ -122,6 +122,16 @@ async def predict(request: Request, state: State) -> dict:
     return respond(result, len(body.frames), started)
 
 
+def _require_video_extra() -> None:
+    from islr.errors import MissingExtraError
+    from islr.extract.holistic import require_video
+
+    try:
+        require_video("POST /v1/predict/video (landmarks from a video on the server)", False)
+    except MissingExtraError as e:
+        raise HTTPException(501, str(e)) from None
+
+
 @router.post(
     "/v1/predict/video",
     response_model=PredictResponse,
@@ -143,16 +153,6 @@ async def predict(request: Request, state: State) -> dict:
         }
     },
 )
-def _require_video_extra() -> None:
-    from islr.errors import MissingExtraError
-    from islr.extract.holistic import require_video
-
-    try:
-        require_video("POST /v1/predict/video (landmarks from a video on the server)", False)
-    except MissingExtraError as e:
-        raise HTTPException(501, str(e)) from None
-
-
 async def predict_video(
     state: State,
     _video: Annotated[None, Depends(_require_video_extra)],  # before the upload is read
