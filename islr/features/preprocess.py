@@ -56,9 +56,9 @@ def masked_mean(x: torch.Tensor, valid: torch.Tensor, dims: tuple[int, ...]) -> 
 class LandmarkPreprocessor(nn.Module):
     """Normalisation + feature building; see the module docstring."""
 
-    def __init__(self, layout_name: str, cfg: FeatureConfig):
+    def __init__(self, layout: str | Layout, cfg: FeatureConfig):
         super().__init__()
-        layout = get_layout(layout_name)
+        layout = get_layout(layout)
         self.cfg = cfg
         self.n_coords_used = 2 if cfg.coords == "xy" else 3
         rows = selected_rows(layout, cfg.points)

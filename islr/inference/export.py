@@ -20,7 +20,7 @@ from typing import Any
 
 from islr import __version__
 from islr.errors import ModelError, require
-from islr.landmarks import atomic_write_bytes, get_layout
+from islr.landmarks import atomic_write_bytes
 
 METADATA_KEY = "islr"
 INPUT_NAME = "landmarks"
@@ -32,7 +32,7 @@ _PRE_PROCESSED_KEY = "onnx.quant.pre_process"  # onnxruntime.quantization's mark
 
 def model_metadata(spec: Any) -> dict[str, Any]:
     """The contract's ``"islr"`` metadata for a :class:`~islr.models.ModelSpec`."""
-    layout = get_layout(spec.layout)
+    layout = spec.layout_object()
     return {
         "labels": list(spec.labels),
         "layout": layout.to_dict(),

@@ -5,6 +5,7 @@ A checkpoint (``best.pt`` / ``last.pt``) is a ``torch.save`` dict::
     format: "islr-checkpoint", format_version: 1, islr_version
     model: ModelConfig as dict        features: FeatureConfig as dict
     layout: layout name               n_coords: 2 or 3
+    layout_def: the layout's parts (component + MediaPipe indices), as in the ONNX metadata
     labels: [sign names, index order] state_dict: the SignClassifier weights
     members: 1, or N for an ensemble of N classifiers (SignEnsemble's weights)
     extra: anything else (training config, epoch, metrics, optimiser state for --resume...)
@@ -21,7 +22,7 @@ import torch
 from islr import __version__
 from islr.errors import ModelError
 from islr.features.config import FeatureConfig
-from islr.landmarks import atomic_write_bytes
+from islr.landmarks import Layout, atomic_write_bytes, get_layout
 from islr.models.classifier import ModelConfig, SignClassifier
 from islr.models.ensemble import SignEnsemble
 
@@ -40,11 +41,16 @@ class ModelSpec:
     labels: list[str]
     extra: dict[str, Any] = field(default_factory=dict)
     members: int = 1  # > 1: an ensemble of that many classifiers of this spec
+    layout_def: Layout | None = None  # the layout's points, so a checkpoint needs no registry
+
+    def layout_object(self) -> Layout:
+        """The model's layout: the one the checkpoint carries, else the registered one."""
+        return self.layout_def if self.layout_def is not None else get_layout(self.layout)
 
     def build(self) -> SignClassifier | SignEnsemble:
         def one() -> SignClassifier:
             return SignClassifier(
-                self.model, self.features, self.layout, self.n_coords, len(self.labels)
+                self.model, self.features, self.layout_object(), self.n_coords, len(self.labels)
             )
 
         return one() if self.members == 1 else SignEnsemble([one() for _ in range(self.members)])
@@ -54,6 +60,7 @@ class ModelSpec:
             "model": asdict(self.model),
             "features": asdict(self.features),
             "layout": self.layout,
+            "layout_def": self.layout_object().to_dict(),
             "n_coords": self.n_coords,
             "labels": list(self.labels),
             "members": self.members,
@@ -70,6 +77,8 @@ class ModelSpec:
             labels=list(d["labels"]),
             extra=extra or {},
             members=int(d.get("members", 1)),
+            # checkpoints from before islr 0.2 name a registered layout only
+            layout_def=Layout.from_dict(d["layout_def"]) if d.get("layout_def") else None,
         )
 
 
@@ -139,6 +148,7 @@ def ensemble_checkpoints(paths: list[str | Path], out: str | Path, **extra: Any)
     ensemble = SignEnsemble([m for m, _ in loaded])
     spec = ModelSpec(
         first.model, first.features, first.layout, first.n_coords, first.labels,
+        layout_def=first.layout_def,
         extra={"member_seeds": [s.extra.get("train_config", {}).get("seed") for _, s in loaded],
                "train_config": first.extra.get("train_config"), **extra},
         members=len(loaded),

@@ -13,7 +13,7 @@ from torch import nn
 
 from islr.features.config import FeatureConfig
 from islr.features.preprocess import LandmarkPreprocessor
-from islr.landmarks import get_layout
+from islr.landmarks import Layout, get_layout
 from islr.models.registry import create_model
 
 
@@ -30,13 +30,14 @@ class SignClassifier(nn.Module):
         self,
         model: ModelConfig,
         features: FeatureConfig,
-        layout: str,
+        layout: str | Layout,
         n_coords: int,
         n_classes: int,
     ):
         super().__init__()
-        self.layout = layout
-        self.n_points = get_layout(layout).n_points
+        layout = get_layout(layout)  # a registered name, or a Layout carried by a checkpoint
+        self.layout = layout.name
+        self.n_points = layout.n_points
         self.n_coords = n_coords
         self.seq_len = features.seq_len
         if features.coords == "xyz" and n_coords < 3:
