@@ -26,6 +26,10 @@ class InputError(ValueError):
     """Landmarks given for prediction have the wrong shape or hold Inf/NaN where not allowed."""
 
 
+class ClusterError(RuntimeError):
+    """Ray is not installed, or the Ray cluster named by ``--ray`` cannot be reached."""
+
+
 USER_ERRORS: tuple[type[Exception], ...] = (
     CacheError,
     LandmarkFileError,
@@ -34,6 +38,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     ModelError,
     VideoError,
     InputError,
+    ClusterError,
     FileNotFoundError,
     KeyError,
 )
