@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -61,6 +62,7 @@ def ray_session(address: str, num_cpus: int | None = None) -> Iterator[object]:
         if num_cpus:
             kwargs["num_cpus"] = num_cpus
     else:
+        _probe(address)
         kwargs["address"] = address
     try:
         ray.init(**kwargs)
@@ -73,6 +75,20 @@ def ray_session(address: str, num_cpus: int | None = None) -> Iterator[object]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a closed port: Ray itself retries an unreachable GCS for many minutes."""
+    if address == "auto":
+        return  # Ray finds the local node's cluster itself, and says so at once if there is none
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ClusterError(
+            f"cannot reach the Ray cluster at {address}: {e.strerror or e} (is it running? "
+            "`ray status` on the head node says; a Ray Client address looks like ray://HOST:10001)"
+        ) from None
 
 
 def cluster_cpus(ray) -> int:

@@ -34,7 +34,10 @@ def make_progress() -> Progress:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    # escaped: "pip install 'islr[ray]'" or a path with brackets must print as written
+    console.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
