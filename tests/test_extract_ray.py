@@ -201,6 +201,39 @@ def test_cli_ray_local_starts_and_stops_its_own_instance(tmp_path):
     assert again.returncode == 0 and "1 videos already in the cache" in again.stderr
 
 
+@pytest.mark.slow
+def test_ctrl_c_on_ray_local_exits_130_and_the_rerun_finishes_the_same_cache(
+    videos_and_broken, local_cache, tmp_path
+):
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'islr[ray]'")
+    cache = tmp_path / "cache"
+    args = ["extract", str(videos_and_broken), "--out", str(cache), "--frame-stride", "2"]
+    process = subprocess.Popen(
+        [*ISLR, *args, "--ray", "local"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=ENV,
+    )
+    manifest = cache / "manifest.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if manifest.is_file() and manifest.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "run the same command again" in stderr
+    done = len(LandmarkCache(cache).entries())
+    assert 1 <= done < 5, f"Ctrl-C came too late to test anything ({done} of 5 done)"
+    again = _islr(*args, "--ray", "local")
+    assert again.returncode == 1, again.stderr  # the broken file still fails
+    assert f"{done} videos already in the cache" in again.stderr
+    _assert_same_as_local(local_cache, cache)
+
+
 # ---- cross-validation jobs -----------------------------------------------------------------------
 
 
