@@ -12,7 +12,7 @@ import logging
 import re
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from islr.errors import ClusterError
 
@@ -74,7 +74,8 @@ def ray_session(address: str, num_cpus: int | None = None) -> Iterator[object]:
     try:
         yield ray
     finally:
-        ray.shutdown()
+        with suppress(Exception):  # after Ctrl-C Ray may be half gone: keep the original error
+            ray.shutdown()
 
 
 def _probe(address: str, timeout_s: float = 5.0) -> None:
@@ -94,6 +95,19 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
 def cluster_cpus(ray) -> int:
     """CPUs the cluster has now (an autoscaling cluster may grow later)."""
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def cancel(ray, refs) -> None:
+    """Stop tasks still queued or running, when Ray stays up after us (a caller's session).
+
+    Not needed otherwise: disconnecting ends the job and Ray stops its workers, and cancelling
+    while Ray goes down (Ctrl-C reaches the local Ray processes too) has crashed the driver in
+    Ray 2.60 ("Tried to complete task that was not pending"). Best effort: the error that got
+    us here must not be replaced.
+    """
+    for ref in refs:
+        with suppress(Exception):
+            ray.cancel(ref)
 
 
 def _one_line(error: BaseException) -> str:

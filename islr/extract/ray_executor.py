@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 
 from islr.extract.runner import MAX_CRASHES_PER_VIDEO, WORKER_CRASHED, _Job, _Result, _run_job
-from islr.ray_cluster import check_address, cluster_cpus, import_ray, ray_session
+from islr.ray_cluster import cancel, check_address, cluster_cpus, import_ray, ray_session
 
 IN_FLIGHT_PER_CPU = 2  # enough to keep every CPU busy while results are written
 RESIZE_EVERY_S = 10.0  # how often the cluster's size is read again (autoscaling)
@@ -48,6 +48,7 @@ class RayExecutor:
         return self.max_in_flight or IN_FLIGHT_PER_CPU * self.workers
 
     def run(self, jobs: list[_Job]) -> Iterator[_Result]:
+        callers_session = import_ray().is_initialized()  # it outlives us: cancel on error
         with ray_session(self.address, num_cpus=self.local_cpus) as ray:
             from ray.exceptions import RayError, RayTaskError
 
@@ -79,5 +80,5 @@ class RayExecutor:
                             result = _Result(job, error=f"{WORKER_CRASHED} ({type(e).__name__})")
                         yield result
             finally:
-                for ref in in_flight:  # Ctrl-C or an error: stop what is still running
-                    ray.cancel(ref, force=True)
+                if in_flight and callers_session:  # Ctrl-C or an error
+                    cancel(ray, list(in_flight))

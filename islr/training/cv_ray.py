@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from islr.ray_cluster import ray_session
+from islr.ray_cluster import cancel, import_ray, ray_session
 
 
 def _call_job(fn: Callable[..., Any], kwargs: dict[str, Any], threads: int) -> Any:
@@ -52,6 +52,7 @@ def run_folds_on_ray(
         raise ValueError(f"cpus_per_job must be positive, got {cpus_per_job}")
     if not jobs:
         return []
+    callers_session = import_ray().is_initialized()  # it outlives us: cancel on error
     with ray_session(address, num_cpus=num_cpus) as ray:
         from ray.exceptions import RayTaskError
 
@@ -78,6 +79,6 @@ def run_folds_on_ray(
                     if on_result:
                         on_result(index_of[ref], results[index_of[ref]])
         finally:
-            for ref in pending:
-                ray.cancel(ref, force=True)
+            if pending and callers_session:
+                cancel(ray, pending)
         return results
