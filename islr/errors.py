@@ -92,6 +92,10 @@ def require(module: str, what: str, hint: str = "", load: bool = True) -> Module
         raise MissingExtraError(f"{what}: {module} is installed but cannot load ({e})") from e
 
 
+class ClusterError(RuntimeError):
+    """Ray is not installed, or the Ray cluster named by ``--ray`` cannot be reached."""
+
+
 USER_ERRORS: tuple[type[Exception], ...] = (
     CacheError,
     LandmarkFileError,
@@ -101,4 +105,5 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     ModelError,
     VideoError,
     InputError,
+    ClusterError,
 )

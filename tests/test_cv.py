@@ -116,3 +116,19 @@ def test_cli_cv_errors_are_one_line(synth_cache, tmp_path):
     result = runner.invoke(build_app(), ["cv", "--data", str(synth_cache), "--out",
                                          str(tmp_path), "--folds", "30", "--splits", ""])  # fmt: skip
     assert result.exit_code == 2 and "fewer samples than the 30 folds" in result.output
+
+
+@pytest.mark.slow
+def test_cross_validate_on_ray_matches_local_processes(synth_cache, tmp_path):
+    pytest.importorskip("ray", reason="needs the [ray] extra (pip install 'islr[ray]')")
+    from islr.training.cv import ray_job_runner
+
+    args = dict(folds=2, seeds=(0,), splits=(), perturbations=("mirror",))
+    local = cross_validate(TINY, synth_cache, tmp_path / "local", workers=1, **args)
+    on_ray = cross_validate(TINY, synth_cache, tmp_path / "ray", **args,
+                            run_jobs=ray_job_runner("local", num_cpus=2))  # fmt: skip
+    assert [(r.seed, r.fold) for r in on_ray.results] == [(0, 0), (0, 1)]
+    # training is deterministic for a seed and thread count: the same scores wherever it ran
+    for a, b in zip(local.results, on_ray.results, strict=True):
+        assert (a.top1, a.macro_f1, a.perturbed) == (b.top1, b.macro_f1, b.perturbed)
+    assert (tmp_path / "ray" / "seed0-fold1" / "result.json").is_file()

@@ -32,6 +32,14 @@ def extract(
         help="Shrink frames whose long side exceeds this many pixels before inference "
         "(for very large videos; 0 = never). Not a speed knob.",
     ),
+    ray_address: str = typer.Option(
+        None,
+        "--ray",
+        metavar="ADDRESS",
+        help="Run on Ray: 'local' (a Ray instance on this machine, --workers CPUs), 'auto' (the "
+        "cluster this node is in), 'ray://HOST:PORT'. VIDEO_DIR must be at the same path on "
+        "every node; this process writes the cache. Needs: pip install 'islr[ray]'.",
+    ),
 ) -> None:
     """Extract MediaPipe Holistic landmarks of every video into a landmark cache.
 
@@ -52,10 +60,11 @@ def extract(
         if task is None:
             if p.skipped:
                 console.print(f"{p.skipped} videos already in the cache: skipped")
-            task = progress.add_task("extract", total=p.total, status="starting workers")
+            starting = f"connecting to Ray ({ray_address})" if ray_address else "starting workers"
+            task = progress.add_task("extract", total=p.total, status=starting)
         if p.last_error:
             console.print(f"[yellow]warning:[/] {escape(p.last_file)}: {escape(p.last_error)}")
-        status = f"{p.frames_per_second:.1f} frames/s"
+        status = f"{p.videos_per_second:.2f} videos/s, {p.frames_per_second:.1f} frames/s"
         if p.failed:
             status += f", [yellow]{p.failed} failed[/]"
         progress.update(task, completed=p.done, status=status)
@@ -71,6 +80,7 @@ def extract(
                 workers=workers or None,
                 limit=limit or None,
                 on_progress=on_progress,
+                ray_address=ray_address,
             )
     except ExtractInterrupted as stop:
         _print_summary(stop.summary, out_dir)
@@ -96,7 +106,7 @@ def _print_summary(summary, out_dir: Path) -> None:
     table.add_row("frames", str(summary.frames))
     table.add_row("time", f"{summary.seconds:.1f} s")
     table.add_row("frames/s", f"{summary.frames_per_second:.1f}")
-    table.add_row("workers", str(summary.workers))
+    table.add_row("workers" + (" (Ray CPUs)" if summary.ray else ""), str(summary.workers))
     if summary.peak_worker_rss_mb:
         table.add_row("peak memory per worker", f"{summary.peak_worker_rss_mb:.0f} MB")
     out.print(table)

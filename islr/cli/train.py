@@ -230,9 +230,9 @@ def cv_command(
         split_list = tuple(s.strip() for s in splits.split(",") if s.strip())
         run_jobs = None
         if ray is not None:
-            from islr.training.cv_ray import ray_job_runner
+            from islr.training.cv import ray_job_runner
 
-            run_jobs = ray_job_runner(ray)
+            run_jobs = ray_job_runner(ray, num_cpus=workers or None)
         with make_progress() as progress:
             task = progress.add_task("cv", total=folds * len(seed_list), status="")
 

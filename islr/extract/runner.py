@@ -2,7 +2,9 @@
 
 Worker processes (``spawn`` context: a forked child hangs once the parent has built a MediaPipe
 graph) each extract one video at a time and send back the serialised sequence; the parent is the
-cache's single writer. A video is skipped when the cache already holds it from the same source
+cache's single writer. Where the workers run is a :class:`JobExecutor`: this machine's processes
+(:class:`LocalExecutor`) or Ray tasks on a cluster (:mod:`islr.extract.ray_executor`); the rest
+(what to skip, what to write, what failed) is the same code for both. A video is skipped when the cache already holds it from the same source
 file (same relative path, size and mtime) with the same settings, so a rerun after a crash or a
 Ctrl-C finishes the rest. A bad video is recorded in ``failures.csv`` and the batch goes on.
 """
@@ -13,12 +15,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from islr.errors import VideoError
 from islr.extract.holistic import ExtractOptions, require_video
@@ -27,6 +30,7 @@ from islr.landmarks import LandmarkCache, ManifestEntry
 
 # A job whose worker died (MediaPipe or OpenCV aborting) this many times is recorded as failed.
 MAX_CRASHES_PER_VIDEO = 2
+WORKER_CRASHED = "the worker process crashed on this video"
 
 
 @dataclass
@@ -47,6 +51,10 @@ class ExtractProgress:
     def frames_per_second(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def videos_per_second(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
 
 @dataclass
 class ExtractSummary:
@@ -61,6 +69,7 @@ class ExtractSummary:
     workers: int = 0
     peak_worker_rss_mb: float = 0.0
     interrupted: bool = False
+    ray: bool = False  # the videos ran as Ray tasks
 
     @property
     def failed(self) -> int:
@@ -214,6 +223,7 @@ def extract_folder(
     workers: int | None = None,
     limit: int | None = None,
     on_progress: Callable[[ExtractProgress], None] | None = None,
+    ray_address: str | None = None,
 ) -> ExtractSummary:
     """Extract landmarks of every video under ``video_dir`` into the cache at ``cache_dir``.
 
@@ -221,6 +231,11 @@ def extract_folder(
     path). Videos already in the cache unchanged are skipped; failures go to ``failures.csv``
     and into the returned summary. Raises :class:`VideoError` if there is no video at all, and
     :class:`ExtractInterrupted` (a ``KeyboardInterrupt``) on Ctrl-C after stopping the workers.
+
+    ``ray_address`` (``local``, ``auto``, ``ray://HOST:PORT``) runs the videos as Ray tasks
+    instead of local processes (see :mod:`islr.extract.ray_executor`); this process still writes
+    the cache, so everything else is the same. ``workers`` then sizes a ``local`` Ray instance.
+    Raises :class:`ClusterError` if Ray is missing or unreachable.
     """
     # checked here: in the workers a missing MediaPipe would fail every video one by one
     require_video("extracting landmarks from videos", load=False)
@@ -229,6 +244,11 @@ def extract_folder(
         raise VideoError(f"--workers must be at least 1, got {workers}")
     if limit is not None and limit < 1:
         raise VideoError(f"--limit must be at least 1, got {limit}")
+    ray_executor = None
+    if ray_address is not None:
+        from islr.extract.ray_executor import RayExecutor
+
+        ray_executor = RayExecutor(ray_address, workers=workers)  # fails now if Ray is missing
     started = time.perf_counter()
     listing = find_videos(video_dir)
     videos = listing.videos[:limit] if limit else listing.videos
@@ -243,7 +263,7 @@ def extract_folder(
             f"{', '.join(VIDEO_EXTENSIONS)} (any case)"
         )
     cache = LandmarkCache(cache_dir)
-    summary = ExtractSummary(found=len(videos))
+    summary = ExtractSummary(found=len(videos), ray=ray_executor is not None)
     with cache.writer() as writer:
         writer.clear_failures(listing.readable_dirs)
         for folder, reason in listing.unreadable:
@@ -268,30 +288,33 @@ def extract_folder(
                 reason = f"cannot read file: {e.strerror or e}"
                 _record_failure(writer, summary, video.rel_path, reason)
                 continue
-            jobs.append(
-                _Job(str(video.path), video.rel_path, sid, options, stat.st_size, stat.st_mtime)
-            )
-        n_workers = max(1, min(workers or default_workers(), len(jobs)))
-        summary.workers = n_workers if jobs else 0
+            # An absolute path: a Ray worker on another node (same shared mount) may start elsewhere.
+            path = str(video.path.absolute())
+            jobs.append(_Job(path, video.rel_path, sid, options, stat.st_size, stat.st_mtime))
+        executor: JobExecutor = ray_executor or LocalExecutor(
+            max(1, min(workers or default_workers(), len(jobs)))
+        )
         progress = ExtractProgress(total=len(jobs), skipped=summary.skipped)
         if on_progress:
             on_progress(progress)
         if jobs:
             try:
                 _run_jobs(
-                    jobs, n_workers, listing.root, writer, summary, progress, on_progress, started
+                    executor, jobs, listing.root, writer, summary, progress, on_progress, started
                 )
             except KeyboardInterrupt:
                 summary.interrupted = True
+                summary.workers = executor.workers
                 summary.seconds = time.perf_counter() - started
                 raise ExtractInterrupted(summary) from None
+            summary.workers = executor.workers
     summary.seconds = time.perf_counter() - started
     return summary
 
 
 def _run_jobs(
+    executor: JobExecutor,
     jobs: list[_Job],
-    n_workers: int,
     root: Path,
     writer,
     summary: ExtractSummary,
@@ -299,61 +322,89 @@ def _run_jobs(
     on_progress: Callable[[ExtractProgress], None] | None,
     started: float,
 ) -> None:
-    queue = list(reversed(jobs))  # pop() from the end keeps the sorted order
-    crashes: dict[str, int] = {}
-    in_flight: dict[Future, _Job] = {}
-    max_in_flight = 2 * n_workers  # keeps workers busy without holding every result in memory
-    pool = None
-    try:
-        while queue or in_flight:
-            if pool is None:
-                with _sigint_ignored():
-                    pool = _new_pool(n_workers)
-                    while queue and len(in_flight) < max_in_flight:
-                        job = queue.pop()
-                        in_flight[pool.submit(_run_job, job)] = job
-            while queue and len(in_flight) < max_in_flight:
-                job = queue.pop()
-                in_flight[pool.submit(_run_job, job)] = job
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            broken = False
-            for future in finished:
-                job = in_flight.pop(future)
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    broken = True
-                    crashes[job.rel_path] = crashes.get(job.rel_path, 0) + 1
-                    if crashes[job.rel_path] < MAX_CRASHES_PER_VIDEO:
+    """Store every result the executor hands back (this process is the only cache writer)."""
+    with closing(executor.run(jobs)) as results:
+        for result in results:
+            job = result.job
+            _store(result, root, writer, summary)
+            progress.done += 1
+            progress.frames = summary.frames
+            progress.failed = len(summary.failures)
+            progress.last_id = job.sample_id
+            progress.last_file = job.rel_path
+            progress.last_error = result.error
+            progress.seconds = time.perf_counter() - started
+            if on_progress:
+                on_progress(progress)
+
+
+class JobExecutor(Protocol):
+    """Where the videos are extracted: this machine's processes, or a Ray cluster.
+
+    ``run`` yields one :class:`_Result` per job, in any order, and keeps a bounded number of jobs
+    in flight; a job whose worker process died is retried, then returned as a failed result.
+    Closing the generator (Ctrl-C, an error in the writer) stops the work in flight.
+    ``workers`` is how many videos run at once (known once ``run`` has started).
+    """
+
+    workers: int
+
+    def run(self, jobs: list[_Job]) -> Iterator[_Result]: ...
+
+
+class LocalExecutor:
+    """``spawn`` worker processes on this machine (a fresh pool after a worker crash)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def run(self, jobs: list[_Job]) -> Iterator[_Result]:
+        queue = list(reversed(jobs))  # pop() from the end keeps the sorted order
+        crashes: dict[str, int] = {}
+        in_flight: dict[Future, _Job] = {}
+        max_in_flight = 2 * self.workers  # keeps workers busy, not every result in memory
+        pool = None
+        try:
+            while queue or in_flight:
+                if pool is None:
+                    with _sigint_ignored():
+                        pool = _new_pool(self.workers)
+                        while queue and len(in_flight) < max_in_flight:
+                            job = queue.pop()
+                            in_flight[pool.submit(_run_job, job)] = job
+                while queue and len(in_flight) < max_in_flight:
+                    job = queue.pop()
+                    in_flight[pool.submit(_run_job, job)] = job
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                broken = False
+                for future in finished:
+                    job = in_flight.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        crashes[job.rel_path] = crashes.get(job.rel_path, 0) + 1
+                        if crashes[job.rel_path] < MAX_CRASHES_PER_VIDEO:
+                            queue.append(job)
+                            continue
+                        result = _Result(job, error=WORKER_CRASHED)
+                    yield result
+                if broken:
+                    # The pool is unusable: requeue what was in flight, start a fresh one.
+                    for future, job in in_flight.items():
+                        future.cancel()
                         queue.append(job)
-                        continue
-                    result = _Result(job, error="the worker process crashed on this video")
-                _store(result, root, writer, summary)
-                progress.done += 1
-                progress.frames = summary.frames
-                progress.failed = len(summary.failures)
-                progress.last_id = job.sample_id
-                progress.last_file = job.rel_path
-                progress.last_error = result.error
-                progress.seconds = time.perf_counter() - started
-                if on_progress:
-                    on_progress(progress)
-            if broken:
-                # The pool is unusable: requeue what was in flight, start a fresh one.
-                for future, job in in_flight.items():
-                    future.cancel()
-                    queue.append(job)
-                in_flight.clear()
+                    in_flight.clear()
+                    _stop_pool(pool)
+                    pool = None
+        except BaseException:
+            if pool is not None:
                 _stop_pool(pool)
                 pool = None
-    except BaseException:
-        if pool is not None:
-            _stop_pool(pool)
-            pool = None
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+            raise
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
 
 
 def _record_failure(writer, summary: ExtractSummary, file: str, reason: str) -> None:

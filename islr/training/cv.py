@@ -285,6 +285,25 @@ def cross_validate(
     return report
 
 
+def ray_job_runner(
+    address: str, num_cpus: int | None = None
+) -> Callable[[list[FoldJob]], list[FoldResult]]:
+    """``run_jobs`` for :func:`cross_validate` that runs each fold as a Ray task (plain tasks:
+    the folds are fixed and independent, nothing to schedule or stop early, see
+    :mod:`islr.training.cv_ray`). The cache and the output folder must be on storage that every
+    node sees."""
+    from islr.training.cv_ray import run_folds_on_ray
+
+    def run_jobs(jobs: list[FoldJob]) -> list[FoldResult]:
+        threads = max(j.threads for j in jobs) if jobs else 1
+        return run_folds_on_ray(
+            [(run_fold, {"job": j}) for j in jobs], address, cpus_per_job=threads,
+            num_cpus=num_cpus,
+        )  # fmt: skip
+
+    return run_jobs
+
+
 def _ensemble_top1(out_dir: Path, seeds: tuple[int, ...], fold: int) -> float:
     """Top-1 of the fold's models of every seed, their probabilities averaged."""
     probs, y_true = [], None
@@ -332,6 +351,7 @@ __all__ = [
     "cross_validate",
     "fold_jobs",
     "format_stats",
+    "ray_job_runner",
     "read_fold_result",
     "run_fold",
 ]
