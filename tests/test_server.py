@@ -158,8 +158,9 @@ def test_websocket_bad_messages_do_not_close_the_stream(client):
         assert ws.receive_json()["type"] == "error"
         ws.send_json({"reset": True})
         assert ws.receive_json() == {"type": "reset"}
-        ws.send_json({"frame": [None] * 75})  # nothing detected: no event, then a flush
-        ws.send_json({"flush": True})
+        ws.send_json({"frame": [None] * 75, "aspect_corrected": True})  # nothing detected
+        ws.send_json({"flush": True})  # no segment open: only the answer
+        assert ws.receive_json() == {"type": "flushed"}
         ws.send_json({"reset": True})
         assert ws.receive_json() == {"type": "reset"}
 
@@ -238,7 +239,8 @@ def test_websocket_stream_of_a_synthetic_sign_gives_one_sign(tmp_path):
     events = []
     with TestClient(app) as c, c.websocket_connect("/v1/stream") as ws:
         for frame in frames:
-            ws.send_json({"frame": frame, "layout": "holistic136"})
+            # the synthetic signs are already in units of image width
+            ws.send_json({"frame": frame, "layout": "holistic136", "aspect_corrected": True})
         ws.send_json({"flush": True})
         ws.send_json({"reset": True})
         while (event := ws.receive_json())["type"] != "reset":
