@@ -277,7 +277,7 @@ def test_real_uvicorn_server(run_dir, tmp_path):
     env = {**os.environ, "ISLR_CACHE": str(tmp_path)}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from islr.cli import main; main()", "serve", str(run_dir),
-         "--port", str(port)],
+         "--port", str(port), "--threshold", "0.7"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -292,6 +292,9 @@ def test_real_uvicorn_server(run_dir, tmp_path):
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline, "server did not start in 60 s"
             time.sleep(0.2)
+        # --threshold overrides the model's stream settings, for the socket and the page
+        stream = httpx.get(f"{base}/v1/model", timeout=10).json()["stream"]
+        assert stream["threshold"] == 0.7 and stream["min_sign_seconds"] > 0
         response = httpx.post(f"{base}/v1/predict", json={"frames": _frames()}, timeout=10)
         assert response.status_code == 200 and len(response.json()["top"]) == 5
         bad = httpx.post(f"{base}/v1/predict", content=b"{", timeout=10)
