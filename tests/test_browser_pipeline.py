@@ -219,7 +219,7 @@ def _python_segmenter_actions() -> list[dict]:
 
 def recorded_stream() -> tuple[list[np.ndarray], list[float]]:
     """Three synthetic signs in a hands_pose75 stream at 30 fps (times summed from 1/30, like a
-    player's clock), separated by still hands and by hands out of view."""
+    player's clock), separated by still hands, a short flick and hands out of view."""
     from islr.features import to_layout
     from tests.test_inference_support import synthetic_sign
 
@@ -233,6 +233,13 @@ def recorded_stream() -> tuple[list[np.ndarray], list[float]]:
         gone = data[-1].copy()
         gone[33:] = np.nan  # hands out of view
         frames += [gone] * 20 if i == 1 else [data[-1]] * 25
+        if i == 0:  # a flick of the hands too short for a sign: noise, one "rest"
+            with_hands = [f for f in data if not np.isnan(f[33:, 0]).all()]
+            for k in range(4):
+                flick = with_hands[-1].copy()
+                flick[33:, 0] += 0.05 * (k + 1)
+                frames.append(flick)
+            frames += [data[-1]] * 20
     times, t = [], 0.0
     for _ in frames:
         times.append(t)

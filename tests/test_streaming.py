@@ -116,6 +116,7 @@ def test_tracker_short_blip_is_noise():
     for i, frame in enumerate(frames):
         actions.append(tracker.push(frame, summary(frame), i / 30))
     assert [a for a in actions if a and a[0] in ("final", "partial")] == []
+    assert [a for a in actions if a] == [("rest", None)]  # one rest, not one per closing step
 
 
 def test_config_is_validated_and_round_trips_as_json():

@@ -227,6 +227,7 @@ class SegmentTracker:
             n -= 1
         start, end = seg.times[0], seg.times[n - 1]
         if end - start < self.config.min_sign_seconds - self.config.time_eps:
+            self.resting = True  # this "rest" is the entering of rest: not a second one next frame
             return ("rest", None)
         return ("final", (seg.frames[:n], start, end))
 

@@ -246,7 +246,10 @@ export class StreamSegmenter {
     const frames = seg.frames.slice(0, n);
     const start = seg.times[0];
     const end = seg.times[n - 1];
-    if (end - start < this.config.min_sign_seconds - this.config.time_eps) return { kind: "rest" };
+    if (end - start < this.config.min_sign_seconds - this.config.time_eps) {
+      this.resting = true; // this "rest" is the entering of rest: not a second one next frame
+      return { kind: "rest" };
+    }
     return { kind: "final", frames, start, end };
   }
 }
