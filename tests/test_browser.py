@@ -104,8 +104,12 @@ def test_webcam_page_detects_signs_and_predicts_offline(browser, base_url, fixtu
     top_items = page.locator("#top li").all_inner_texts()
     assert len(top_items) == 3
     assert all(any(label in item for label in meta["labels"]) for item in top_items)
-    words = page.locator("#transcript .word").all_inner_texts()
+    words = page.locator("#transcript .word:not(.unknown)").all_inner_texts()
     assert words and set(words) <= set(meta["labels"])
+    # the segmenter's settings came from GET /v1/model (the threshold from the query string)
+    assert state["stream"] == {**meta["stream"], "threshold": 0}
+    assert page.locator("#activity").inner_text().lower() in ("signing", "resting")
+    assert "between signs" in page.locator(".hint").inner_text()
 
     # onnxruntime-web computed what onnxruntime (Python) computes on the same input
     model_input = np.asarray(state["lastInput"], dtype=np.float32).reshape(
@@ -138,6 +142,8 @@ def test_server_fallback_streams_frames_over_websocket(browser, fixture_model):
             "predictions from the server",
         )
         state = page.evaluate("({...islrState})")
+        # the server took the raw frames with their image size (no error events)
+        assert not page.locator("#status.error").count(), page.locator("#status").inner_text()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "webcam-server.png"))
         # a video file in server mode: frames over the socket, the whole clip via POST /v1/predict
@@ -147,7 +153,10 @@ def test_server_fallback_streams_frames_over_websocket(browser, fixture_model):
         context.close()
     assert [t["label"] for t in file_top] and {t["label"] for t in file_top} <= set(meta["labels"])
     assert state["inferMode"] == "server" and state["error"] is None
-    assert {t["label"] for t in state["transcript"]} <= set(meta["labels"])
+    signs = [t for t in state["transcript"] if t["type"] == "sign"]
+    assert signs and {t["label"] for t in signs} <= set(meta["labels"])
+    # the page segments with the server's settings (islr serve --threshold 0 here)
+    assert state["stream"]["threshold"] == 0
     # the in-browser classifier was not loaded; the WebSocket was used
     assert not any(
         u.endswith(("/v1/model.onnx", "/ort/ort-wasm-simd-threaded.wasm")) for u in log.urls

@@ -124,12 +124,11 @@ def export_fixture_model(out_dir: Path, seq_len: int = 32, n_classes: int = 6) -
 
 def page_app(model: FixtureModel, stream_threshold: float | None = None):
     """The real server (`islr serve`'s app) over the fixture model: page, API and WebSocket."""
-    from islr.inference import StreamConfig
     from islr.serving.app import ServeConfig, create_app
 
     config = ServeConfig()
     if stream_threshold is not None:
-        config.stream = StreamConfig(threshold=stream_threshold)
+        config.stream_overrides = {"threshold": stream_threshold}  # as `islr serve --threshold`
     return create_app(model.onnx_path, config)
 
 

@@ -17,6 +17,7 @@ import pytest
 from conftest import missing_tool
 
 from islr.features import prepare_model_input, resample_indices
+from islr.inference import StreamConfig
 from islr.landmarks import HOLISTIC136, LandmarkSequence, get_layout
 
 PIPELINE_JS = Path(__file__).resolve().parents[1] / "islr" / "serving" / "static" / "pipeline.js"
@@ -135,12 +136,13 @@ def test_segmenter_reports_one_final_per_sign(tmp_path: Path) -> None:
     """30 fps: rest, sign (hands moving 1 s), rest, sign, hands still in view, hands gone."""
     got = run_js(
         tmp_path,
-        """
+        f"const STREAM = {json.dumps(StreamConfig().to_dict())};\n"
+        + """
         const info = P.layoutInfo({name: "hands_pose75", parts: [
           {component: "pose", indices: [...Array(33).keys()]},
           {component: "left_hand", indices: [...Array(21).keys()]},
           {component: "right_hand", indices: [...Array(21).keys()]}]});
-        const seg = new P.StreamSegmenter({threshold: 0.5});
+        const seg = new P.StreamSegmenter(STREAM);
         const frameAt = (hand) => {
           const f = new Float32Array(75 * 3).fill(NaN);
           f.set([0.4, 0.5, 0], 11 * 3); f.set([0.6, 0.5, 0], 12 * 3);  // shoulders: width 0.2
@@ -213,3 +215,134 @@ def _python_segmenter_actions() -> list[dict]:
     if last is not None:
         actions.append({"kind": last[0]})
     return actions
+
+
+def recorded_stream() -> tuple[list[np.ndarray], list[float]]:
+    """Three synthetic signs in a hands_pose75 stream at 30 fps (times summed from 1/30, like a
+    player's clock), separated by still hands, a short flick and hands out of view."""
+    from islr.features import to_layout
+    from tests.test_inference_support import synthetic_sign
+
+    rng = np.random.default_rng(11)
+    frames: list[np.ndarray] = []
+    for i, pos in enumerate([2, 0, 1]):
+        seq = synthetic_sign(pos, 300 + i, signer=4 + i % 2)
+        data = to_layout(seq.data, "holistic136", "hands_pose75", 3)
+        still = data[0] + rng.normal(0, 0.0005, data[0].shape).astype(np.float32)
+        frames += [still] * 20 + list(data)
+        gone = data[-1].copy()
+        gone[33:] = np.nan  # hands out of view
+        frames += [gone] * 20 if i == 1 else [data[-1]] * 25
+        if i == 0:  # a flick of the hands too short for a sign: noise, one "rest"
+            with_hands = [f for f in data if not np.isnan(f[33:, 0]).all()]
+            for k in range(4):
+                flick = with_hands[-1].copy()
+                flick[33:, 0] += 0.05 * (k + 1)
+                frames.append(flick)
+            frames += [data[-1]] * 20
+    times, t = [], 0.0
+    for _ in frames:
+        times.append(t)
+        t += 1 / 30
+    return frames, times
+
+
+def python_events(frames, times, config, classify) -> tuple[list[dict], list[dict]]:
+    """The Python segmenter's events, and every classifier call it made (frames, probabilities)."""
+    from islr.inference import StreamSegmenter
+
+    calls: list[dict] = []
+
+    def recording(segment: np.ndarray) -> np.ndarray:
+        probs = classify(segment)
+        calls.append({"n": len(segment), "probs": probs.tolist()})
+        return probs
+
+    segmenter = StreamSegmenter("hands_pose75", LABELS, recording, config)
+    events = [
+        {**e, "frame": i}  # when it came: the same frame in both
+        for i, (frame, t) in enumerate(zip(frames, times, strict=True))
+        for e in segmenter.push(frame, t)
+    ]
+    return events + [{**e, "frame": len(frames)} for e in segmenter.flush()], calls
+
+
+LABELS = ["a", "b", "c", "d", "e"]
+
+
+def test_js_and_python_segment_a_recorded_stream_into_the_same_events(tmp_path: Path) -> None:
+    """pipeline.js's StreamSegmenter + streamEvent and islr.inference.streaming, the same stream,
+    settings and classifier outputs (a real model's, recorded in Python): the same events."""
+    from islr.inference import Engine
+    from tests.test_inference_support import tiny_run
+
+    engine = Engine.load(tiny_run(tmp_path / "run", labels=tuple(LABELS)))
+    frames, times = recorded_stream()
+
+    def classify(segment: np.ndarray) -> np.ndarray:
+        return engine.predict_batch([segment])[0]
+
+    # a threshold between the segments' best probabilities: both signs and unknowns
+    events, _ = python_events(frames, times, StreamConfig(threshold=0.0), classify)
+    best = sorted(e["prob"] for e in events if e["type"] == "sign")
+    assert len(best) == 3, events
+    config = StreamConfig(threshold=round((best[0] + best[1]) / 2, 5))
+    events, calls = python_events(frames, times, config, classify)
+    (tmp_path / "stream.json").write_text(
+        json.dumps(
+            {
+                "frames": [[None if np.isnan(v) else float(v) for v in f.ravel()] for f in frames],
+                "times": times,
+                "calls": calls,
+                "stream": config.to_dict(),  # as GET /v1/model serves it
+                "layout": get_layout("hands_pose75").to_dict(),
+            }
+        )
+    )
+    got = run_js(
+        tmp_path,
+        f"""
+        const fs = await import("node:fs");
+        const rec = JSON.parse(fs.readFileSync({json.dumps(str(tmp_path / "stream.json"))}));
+        const info = P.layoutInfo(rec.layout);
+        const config = P.streamConfig(rec.stream);
+        const seg = new P.StreamSegmenter(config);
+        let k = 0;
+        const classify = (segment) => {{
+          const call = rec.calls[k++];
+          if (!call || call.n !== segment.length) {{
+            throw new Error(`classifier call ${{k}}: ${{segment.length}} frames, Python: ${{call?.n}}`);
+          }}
+          return call.probs;
+        }};
+        const events = [];
+        const handle = (action, i) => {{
+          if (!action) return;
+          const probs = action.kind === "rest" ? null : classify(action.frames);
+          events.push({{...P.streamEvent(action, probs, {json.dumps(LABELS)}, config), frame: i}});
+        }};
+        rec.frames.forEach((values, i) => {{
+          const frame = Float32Array.from(values, (v) => (v === null ? NaN : v));
+          handle(seg.push(frame, P.frameSummary(frame, info, 3), rec.times[i]), i);
+        }});
+        handle(seg.flush(), rec.frames.length);
+        return {{events, calls: k}};
+        """,
+    )
+    assert got["calls"] == len(calls)
+    kinds = [e["type"] for e in events]
+    assert kinds.count("sign") >= 1 and kinds.count("unknown") >= 1 and "rest" in kinds, kinds
+    assert [(e["type"], e["frame"]) for e in got["events"]] == [
+        (e["type"], e["frame"]) for e in events
+    ]
+    for js, py in zip(got["events"], events, strict=True):
+        assert js.get("label") == py.get("label")
+        for key in ("start", "end"):
+            if key in py:
+                assert abs(js[key] - py[key]) <= 1 / 30, (js, py)
+        assert [t["label"] for t in js.get("top", [])] == [t["label"] for t in py.get("top", [])]
+        np.testing.assert_allclose(
+            [t["prob"] for t in js.get("top", [])],
+            [t["prob"] for t in py.get("top", [])],
+            atol=2e-5,
+        )

@@ -158,8 +158,9 @@ def test_websocket_bad_messages_do_not_close_the_stream(client):
         assert ws.receive_json()["type"] == "error"
         ws.send_json({"reset": True})
         assert ws.receive_json() == {"type": "reset"}
-        ws.send_json({"frame": [None] * 75})  # nothing detected: no event, then a flush
-        ws.send_json({"flush": True})
+        ws.send_json({"frame": [None] * 75, "aspect_corrected": True})  # nothing detected
+        ws.send_json({"flush": True})  # no segment open: only the answer
+        assert ws.receive_json() == {"type": "flushed"}
         ws.send_json({"reset": True})
         assert ws.receive_json() == {"type": "reset"}
 
@@ -238,7 +239,8 @@ def test_websocket_stream_of_a_synthetic_sign_gives_one_sign(tmp_path):
     events = []
     with TestClient(app) as c, c.websocket_connect("/v1/stream") as ws:
         for frame in frames:
-            ws.send_json({"frame": frame, "layout": "holistic136"})
+            # the synthetic signs are already in units of image width
+            ws.send_json({"frame": frame, "layout": "holistic136", "aspect_corrected": True})
         ws.send_json({"flush": True})
         ws.send_json({"reset": True})
         while (event := ws.receive_json())["type"] != "reset":
@@ -275,7 +277,7 @@ def test_real_uvicorn_server(run_dir, tmp_path):
     env = {**os.environ, "ISLR_CACHE": str(tmp_path)}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from islr.cli import main; main()", "serve", str(run_dir),
-         "--port", str(port)],
+         "--port", str(port), "--threshold", "0.7"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -290,6 +292,9 @@ def test_real_uvicorn_server(run_dir, tmp_path):
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline, "server did not start in 60 s"
             time.sleep(0.2)
+        # --threshold overrides the model's stream settings, for the socket and the page
+        stream = httpx.get(f"{base}/v1/model", timeout=10).json()["stream"]
+        assert stream["threshold"] == 0.7 and stream["min_sign_seconds"] > 0
         response = httpx.post(f"{base}/v1/predict", json={"frames": _frames()}, timeout=10)
         assert response.status_code == 200 and len(response.json()["top"]) == 5
         bad = httpx.post(f"{base}/v1/predict", content=b"{", timeout=10)

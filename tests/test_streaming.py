@@ -68,13 +68,15 @@ def test_one_sign_between_rests_gives_one_sign_event_with_times():
     assert max(calls) <= 45  # trailing rest frames are not classified with the sign
 
 
-def test_still_hands_are_rest_and_low_confidence_is_not_a_sign():
+def test_still_hands_are_rest_and_low_confidence_is_unknown_not_a_sign():
     classify, _ = _constant([0.4, 0.6])
     cfg = StreamConfig(threshold=0.7)
     seg = StreamSegmenter(LAYOUT, ["x", "y"], classify, cfg)
     events = _stream(seg, _moving(40) + [_frame(0.5)] * 60)
     assert not [e for e in events if e["type"] == "sign"]
-    assert any(e["type"] == "rest" and e.get("reason") == "low confidence" for e in events)
+    (unknown,) = [e for e in events if e["type"] == "unknown"]
+    assert unknown["top"][0] == {"label": "y", "prob": 0.6} and unknown["end"] > unknown["start"]
+    assert events[-1] == {"type": "rest"}  # then the still hands are rest
 
 
 def test_endless_signing_is_cut_at_max_sign_seconds():
@@ -114,11 +116,20 @@ def test_tracker_short_blip_is_noise():
     for i, frame in enumerate(frames):
         actions.append(tracker.push(frame, summary(frame), i / 30))
     assert [a for a in actions if a and a[0] in ("final", "partial")] == []
+    assert [a for a in actions if a] == [("rest", None)]  # one rest, not one per closing step
 
 
-def test_config_is_validated():
+def test_config_is_validated_and_round_trips_as_json():
     with pytest.raises(ValueError, match="threshold"):
         StreamConfig(threshold=1.5)
+    with pytest.raises(ValueError, match="whole number"):
+        StreamConfig.from_dict({"partial_every": 2.5})
+    with pytest.raises(ValueError, match="a number"):
+        StreamConfig.from_dict({"fps": "30"})
+    cfg = StreamConfig(threshold=0.2, time_eps=0.0)
+    assert StreamConfig.from_dict(cfg.to_dict()) == cfg
+    # a later version's extra settings are ignored; missing ones take the defaults
+    assert StreamConfig.from_dict({"threshold": 0.2, "time_eps": 0, "new": 1}) == cfg
 
 
 def _rest_frames(last: np.ndarray, n: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -162,6 +162,12 @@ def serve(
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", help="Largest video upload."),
     max_frames: int = typer.Option(1000, "--max-frames", help="Most frames per /v1/predict."),
     threads: int = typer.Option(0, "--threads", help="Classifier threads (0 = default)."),
+    threshold: float | None = typer.Option(
+        None,
+        "--threshold",
+        help="Smallest probability of a reported sign in WS /v1/stream and the page (default: "
+        "the model's stream settings); a segment under it is 'unknown'.",
+    ),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log requests."),
 ) -> None:
     """Serve the model: HTTP API, WebSocket stream and the web page (docs at /docs)."""
@@ -172,7 +178,10 @@ def serve(
     if max_upload_mb <= 0 or max_frames < 1:
         raise fail("--max-upload-mb and --max-frames must be positive")
     config = ServeConfig(
-        max_upload_mb=max_upload_mb, max_frames=max_frames, threads=threads or None
+        max_upload_mb=max_upload_mb,
+        max_frames=max_frames,
+        threads=threads or None,
+        stream_overrides={} if threshold is None else {"threshold": threshold},
     )
     with user_errors():
         app = create_app(model, config)

@@ -102,6 +102,10 @@ class Engine:
         self.n_points: int = int(metadata["n_points"])
         self.n_coords: int = int(metadata["n_coords"])
         self.seq_len: int = int(metadata["seq_len"])
+        from islr.inference.export import stream_config
+
+        # the streaming segmenter's settings for this model (defaults for an older export)
+        self.stream = stream_config(metadata, source)
 
     @classmethod
     def load(cls, path: str | Path, threads: int | None = None) -> Engine:
@@ -216,6 +220,7 @@ class Engine:
         return {
             **self.metadata,
             "layout": self.model_layout.to_dict(),
+            "stream": self.stream.to_dict(),
             "backend": self.backend,
             "source": self.source,
             "n_classes": len(self.labels),

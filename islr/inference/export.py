@@ -2,8 +2,9 @@
 
 The exported graph takes ``landmarks`` float32 ``[batch, seq_len, n_points, n_coords]`` (NaN =
 not detected) and returns ``logits`` ``[batch, n_classes]``. Everything a client needs to feed it
-(labels, layout and its parts, seq_len, resampling rule, feature settings) is stored as JSON in the
-ONNX ``metadata_props`` under the key ``"islr"``, so the ``.onnx`` file alone is enough.
+(labels, layout and its parts, seq_len, resampling rule, feature settings, and the streaming
+segmenter's settings under ``"stream"``) is stored as JSON in the ONNX ``metadata_props`` under the
+key ``"islr"``, so the ``.onnx`` file alone is enough.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from islr import __version__
 from islr.errors import ModelError, require
+from islr.inference.streaming import StreamConfig
 from islr.landmarks import atomic_write_bytes
 
 METADATA_KEY = "islr"
@@ -30,8 +32,9 @@ RESAMPLE_RULE = "nearest-centre"
 _PRE_PROCESSED_KEY = "onnx.quant.pre_process"  # onnxruntime.quantization's marker
 
 
-def model_metadata(spec: Any) -> dict[str, Any]:
-    """The contract's ``"islr"`` metadata for a :class:`~islr.models.ModelSpec`."""
+def model_metadata(spec: Any, stream: StreamConfig | None = None) -> dict[str, Any]:
+    """The contract's ``"islr"`` metadata for a :class:`~islr.models.ModelSpec`; ``stream``: the
+    segmenter's settings for this model (default: :class:`StreamConfig`'s)."""
     layout = spec.layout_object()
     return {
         "labels": list(spec.labels),
@@ -47,7 +50,17 @@ def model_metadata(spec: Any) -> dict[str, Any]:
         "features": asdict(spec.features),
         "input": INPUT_NAME,
         "output": OUTPUT_NAME,
+        "stream": (stream or StreamConfig()).to_dict(),
     }
+
+
+def stream_config(meta: dict[str, Any], where: str = "the model") -> StreamConfig:
+    """The segmenter settings a model's metadata carries (defaults for a model exported before
+    they travelled); :class:`ModelError` when they are broken."""
+    try:
+        return StreamConfig.from_dict(meta.get("stream"))
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"{where}: the {METADATA_KEY!r} metadata's stream settings: {e}") from e
 
 
 def read_onnx_metadata(model_bytes_or_path: bytes | str | Path) -> dict[str, Any]:

@@ -18,19 +18,26 @@ The algorithm, per frame at time ``t`` (seconds):
 3. **Events.** While a segment is open and lasted at least ``min_sign_seconds``, every
    ``partial_every``-th active frame the segment so far is classified: a ``partial`` event with the
    top signs. A closed segment is classified once: a ``sign`` event when the best probability
-   reaches ``threshold``, else a ``rest`` event (low confidence). Entering rest with no segment
-   open gives one ``rest`` event. So a stream of several signs separated by rests yields exactly
-   one ``sign`` per sign, never a flicker of changing labels.
+   reaches ``threshold``, else an ``unknown`` event (a segment that is not a known sign: the
+   transcript shows "?"). Entering rest with no segment open gives one ``rest`` event. So a stream
+   of several signs separated by rests yields exactly one ``sign`` or ``unknown`` per sign, never
+   a flicker of changing labels.
 
 Events are plain dicts (JSON-ready): ``{"type": "partial", "top": [{"label", "prob"}...]}``,
-``{"type": "sign", "label", "prob", "start", "end", "top"}``, ``{"type": "rest"}``.
+``{"type": "sign", "label", "prob", "start", "end", "top"}``,
+``{"type": "unknown", "start", "end", "top"}``, ``{"type": "rest"}``.
+
+The settings (:class:`StreamConfig`) travel with the model: export writes them into the ONNX
+metadata (``"stream"``), the server segments with them and serves them in ``GET /v1/model``, and
+the page reads them from there, so the page and the server segment alike.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -56,12 +63,44 @@ class StreamConfig:
     partial_every: int = 3  # classify the open segment every this many active frames
     fps: float = 30.0  # frame times when frames come without a timestamp
     top_k: int = 3  # signs listed in partial and sign events
+    time_eps: float = TIME_EPS  # slack of every duration comparison
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise ValueError(f"stream setting {f.name} must be a number, got {value!r}")
+            if f.type == "int":
+                if value != round(value):
+                    raise ValueError(f"stream setting {f.name} must be a whole number, got {value}")
+                setattr(self, f.name, int(value))
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.partial_every < 1 or self.fps <= 0 or self.top_k < 1:
             raise ValueError("partial_every, fps and top_k must be positive")
+        if min(self.min_sign_seconds, self.end_rest_seconds, self.time_eps) < 0:
+            raise ValueError("min_sign_seconds, end_rest_seconds and time_eps must be >= 0")
+        if min(self.max_sign_seconds, self.still_seconds) <= 0:
+            raise ValueError("max_sign_seconds and still_seconds must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON (the model metadata's ``"stream"``; the page's settings)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any] | None) -> StreamConfig:
+        """Settings from JSON; missing keys take the defaults, unknown keys (a later version's
+        settings) are ignored. ``ValueError`` for a bad value."""
+        if settings is None:
+            return cls()
+        if not isinstance(settings, dict):
+            raise ValueError(f"stream settings must be a JSON object, got {settings!r}")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in settings.items() if k in names})
 
 
 @dataclass
@@ -163,13 +202,13 @@ class SegmentTracker:
             seg.active_frames += 1
             seg.last_active = t
         duration = t - seg.times[0]
-        if not active and t - seg.last_active >= cfg.end_rest_seconds - TIME_EPS:
+        if not active and t - seg.last_active >= cfg.end_rest_seconds - cfg.time_eps:
             return self.close()
-        if duration >= cfg.max_sign_seconds - TIME_EPS:
+        if duration >= cfg.max_sign_seconds - cfg.time_eps:
             return self.close()
         if (
             active
-            and duration >= cfg.min_sign_seconds - TIME_EPS
+            and duration >= cfg.min_sign_seconds - cfg.time_eps
             and seg.active_frames % cfg.partial_every == 0
         ):
             return ("partial", list(seg.frames))
@@ -187,7 +226,8 @@ class SegmentTracker:
         while n > 1 and seg.times[n - 1] > seg.last_active:
             n -= 1
         start, end = seg.times[0], seg.times[n - 1]
-        if end - start < self.config.min_sign_seconds - TIME_EPS:
+        if end - start < self.config.min_sign_seconds - self.config.time_eps:
+            self.resting = True  # this "rest" is the entering of rest: not a second one next frame
             return ("rest", None)
         return ("final", (seg.frames[:n], start, end))
 
@@ -245,15 +285,8 @@ class StreamSegmenter:
         frames, start, end = payload
         top = self._top(self.classify(np.stack(frames)))
         best = top[0]
+        times = {"start": round(start, 3), "end": round(end, 3)}
+        # Hook for the unknown-sign calibration: today "not a known sign" = best prob < threshold.
         if best["prob"] < self.config.threshold:
-            return [{"type": "rest", "reason": "low confidence", "top": top}]
-        return [
-            {
-                "type": "sign",
-                "label": best["label"],
-                "prob": best["prob"],
-                "start": round(start, 3),
-                "end": round(end, 3),
-                "top": top,
-            }
-        ]
+            return [{"type": "unknown", **times, "top": top}]
+        return [{"type": "sign", "label": best["label"], "prob": best["prob"], **times, "top": top}]

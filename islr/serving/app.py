@@ -2,11 +2,13 @@
 
 Endpoints (OpenAPI docs at ``/docs``), one router each (:mod:`islr.serving.routers`):
 
-- ``model``: ``GET /healthz``; ``GET /v1/model`` (labels, layout, seq_len... as JSON);
+- ``model``: ``GET /healthz``; ``GET /v1/model`` (labels, layout, seq_len, the segmenter's
+  settings ``stream``... as JSON);
   ``GET /v1/model.onnx`` (the exported classifier, for the in-browser path);
 - ``predict``: ``POST /v1/predict``: one landmark sequence as JSON -> top-k signs;
   ``POST /v1/predict/video``: an uploaded video -> MediaPipe landmarks -> top-k signs;
-- ``stream``: ``WS /v1/stream``: landmark frames one by one -> segmentation events;
+- ``stream``: ``WS /v1/stream``: raw MediaPipe frames one by one -> segmentation events (the
+  message contract is in :mod:`islr.serving.routers.stream`);
 - ``page``: ``/`` and ``/static/``: the web page (``islr/serving/static``).
 
 The routers share one :class:`~islr.serving.state.ServerState` (``app.state.islr``). Model calls
@@ -67,8 +69,11 @@ def create_app(
     onnx_bytes = (
         model.read_bytes() if engine.backend == "onnx" else cached_onnx_bytes(model, onnx_cache)
     )
+    stream = config.stream_config(engine)
     info = {
         **engine.describe(),
+        "stream": stream.to_dict(),  # what WS /v1/stream uses; the page segments with it too
+        "stream_source": "server" if config.stream or config.stream_overrides else "model",
         "version": __version__,
         "onnx_url": "/v1/model.onnx",
         "onnx_bytes": len(onnx_bytes),
@@ -77,9 +82,11 @@ def create_app(
         title="islr",
         version=__version__,
         description="Indian Sign Language isolated-sign recognition: landmarks or a video in, "
-        "signs out. The web page is at /.",
+        "signs out. The web page is at /.\n\n"
+        "## WebSocket `/v1/stream` (not listed below: OpenAPI has no WebSockets)\n\n"
+        + routers.stream.CONTRACT,
     )
-    app.state.islr = ServerState(engine, config, onnx_bytes, info)
+    app.state.islr = ServerState(engine, config, onnx_bytes, info, stream)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InputError, _input_error)
     for module in (routers.model, routers.predict, routers.stream, routers.page):

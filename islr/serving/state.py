@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import HTTPException, Request
 
+from islr.errors import ConfigError
 from islr.inference import Engine, StreamConfig
 
 
@@ -18,11 +19,27 @@ class ServeConfig:
     max_frames: int = 1000
     max_stream_errors: int = 100  # bad WebSocket messages answered before the socket is closed
     threads: int | None = None  # intra-op threads of the classifier
-    stream: StreamConfig = field(default_factory=StreamConfig)
+    # The segmenter's settings: the model's (its metadata's "stream"), or this whole config when
+    # given; stream_overrides (e.g. {"threshold": 0.7} from `islr serve --threshold`) go on top.
+    # WS /v1/stream segments with the result and GET /v1/model serves it to the page.
+    stream: StreamConfig | None = None
+    stream_overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    def stream_config(self, engine: Engine) -> StreamConfig:
+        """The segmenter settings this server uses for ``engine``'s model."""
+        base = self.stream or engine.stream
+        unknown = set(self.stream_overrides) - set(base.to_dict())
+        if unknown:
+            known = ", ".join(base.to_dict())
+            raise ConfigError(f"unknown stream settings {sorted(unknown)} (known: {known})")
+        try:
+            return replace(base, **self.stream_overrides)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
 
 @dataclass
@@ -33,6 +50,7 @@ class ServerState:
     config: ServeConfig
     onnx_bytes: bytes  # the classifier as ONNX, for the in-browser path
     model_info: dict[str, Any]  # GET /v1/model
+    stream: StreamConfig  # the segmenter's settings, the same in WS /v1/stream and the page
 
 
 def server_state(request: Request) -> ServerState:

@@ -2,7 +2,6 @@
 // model's layout -> classifier (onnxruntime-web in the browser, or the server over a WebSocket)
 // -> top-3 signs and a running transcript. All files come from this server (static/vendor/).
 import {
-  DEFAULT_STREAM_CONFIG,
   StreamSegmenter,
   aspectCorrected,
   frameFromResults,
@@ -10,10 +9,12 @@ import {
   layoutInfo,
   modelInput,
   softmax,
+  streamConfig,
+  streamEvent,
   topK,
 } from "./pipeline.js";
 
-const TOP_K = 3;
+const TOP_K = 3; // of a whole video file
 const MAX_SAMPLES = 200; // timing samples kept for the figures
 // Python's MediaPipe solution stamps frame n at n * 33.333 ms whatever the video's frame rate;
 // using the same clock for files keeps the landmark smoothing (time-based) identical.
@@ -23,7 +24,8 @@ const params = new URLSearchParams(location.search);
 const options = {
   infer: params.get("infer") || "auto", // auto | browser | server
   mpCpu: params.get("mpcpu") || "auto", // auto | 1 | 0
-  threshold: params.has("threshold") ? Number(params.get("threshold")) : DEFAULT_STREAM_CONFIG.threshold,
+  // overrides the served stream threshold in the browser path only (the server has its own)
+  threshold: params.has("threshold") ? Number(params.get("threshold")) : null,
   camera: params.get("camera") !== "0",
 };
 
@@ -48,8 +50,10 @@ const state = {
   framesDrawn: 0,
   predictions: 0,
   top: [],
-  transcript: [],
-  segment: "rest",
+  transcript: [], // {type: "sign", label, prob, start, end} or {type: "unknown", start, end, top}
+  segment: "no sign",
+  activity: "resting", // resting | signing
+  stream: null, // the segmenter's settings in use (from GET /v1/model)
   holisticMs: [],
   modelMs: [],
   delaysMs: [],
@@ -66,7 +70,7 @@ let meta = null;
 let info = null;
 let classifier = null;
 let server = null;
-let segmenter = new StreamSegmenter({ threshold: options.threshold });
+let segmenter = null; // in-browser path; its settings come from GET /v1/model
 let cameraStream = null;
 let loopToken = 0;
 
@@ -117,16 +121,50 @@ function showSegment(text) {
   $("segment-state").textContent = text;
 }
 
-function addToTranscript(sign) {
-  state.transcript.push(sign);
+function showActivity(activity) {
+  state.activity = activity;
+  const el = $("activity");
+  el.textContent = activity;
+  el.classList.toggle("signing", activity === "signing");
+}
+
+const guesses = (top) => top.map((t) => `${t.label} ${Math.round(t.prob * 100)}%`).join(", ");
+
+/** One word per sign; a greyed "?" for a segment that is not a known sign (title: the guesses). */
+function addToTranscript(entry) {
+  state.transcript.push(entry);
   const el = $("transcript");
   if (state.transcript.length === 1) el.replaceChildren();
   el.classList.remove("muted");
   const word = document.createElement("span");
-  word.className = "word";
-  word.textContent = sign.label;
-  word.title = `${Math.round(sign.prob * 100)}%`;
+  if (entry.type === "sign") {
+    word.className = "word";
+    word.textContent = entry.label;
+    word.title = `${Math.round(entry.prob * 100)}% (${entry.start.toFixed(1)}–${entry.end.toFixed(1)} s)`;
+  } else {
+    word.className = "word unknown";
+    word.textContent = "?";
+    word.title = `not a known sign; best guesses: ${guesses(entry.top)}`;
+  }
   el.append(word);
+}
+
+/** A segmentation event, from the server or the in-browser segmenter (the same events). */
+function showEvent(event) {
+  if (event.type === "partial") {
+    showActivity("signing");
+    showSegment("signing…");
+  } else if (event.type === "sign") {
+    showActivity("resting");
+    addToTranscript({ type: "sign", label: event.label, prob: event.prob, start: event.start, end: event.end });
+    showSegment(`sign: ${event.label}`);
+  } else if (event.type === "unknown") {
+    showActivity("resting");
+    addToTranscript({ type: "unknown", start: event.start, end: event.end, top: event.top });
+    showSegment(`not a known sign (${guesses(event.top.slice(0, 1))})`);
+  } else if (event.type === "rest") {
+    showActivity("resting");
+  }
 }
 
 let lastStatsUpdate = 0;
@@ -275,13 +313,14 @@ class ServerStream {
     };
   }
 
-  /** One frame (model layout, already aspect-corrected: the server must not rescale it) at t s. */
-  send(frame, t, t0) {
+  /** One raw frame (model layout, MediaPipe's coordinates) of a width x height image at t s. */
+  send(frame, t, t0, width, height) {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.sentAt.push(t0);
     if (this.sentAt.length > 64) this.sentAt.shift();
+    // As POST /v1/predict: raw coordinates and the image size; the server does the aspect step.
     // t: the server's segmenter is time-based; without it the server would assume 30 fps.
-    this.ws.send(JSON.stringify({ frame: pointsOf(frame), t }));
+    this.ws.send(JSON.stringify({ frame: pointsOf(frame), t, image_width: width, image_height: height }));
   }
 
   reset() {
@@ -295,17 +334,12 @@ class ServerStream {
 
   onEvent(event) {
     const now = performance.now();
-    if (event.type === "partial" || event.type === "sign") {
-      const top = normaliseTop(event.top ?? [{ label: event.label, prob: event.prob }]);
+    if (event.top) {
       if (this.sentAt.length) pushSample(state.delaysMs, now - this.sentAt[this.sentAt.length - 1]);
-      onPrediction(top, now);
-      if (event.type === "sign") addToTranscript({ label: event.label, prob: event.prob, start: event.start, end: event.end });
-      showSegment(event.type === "sign" ? `sign: ${event.label}` : "signing…");
-    } else if (event.type === "rest") {
-      showSegment(event.reason ? `no sign (${event.reason})` : "no sign");
-    } else if (event.type === "error") {
-      setStatus(`server: ${event.message ?? event.detail ?? "error"}`, true);
+      onPrediction(normaliseTop(event.top), now);
     }
+    if (event.type === "error") setStatus(`server: ${event.message ?? event.detail ?? "error"}`, true);
+    else showEvent(event);
   }
 }
 
@@ -349,7 +383,7 @@ async function handleResults(results, frameInfo) {
   }
 
   if (state.inferMode === "server") {
-    server.send(frame, t, t0);
+    server.send(raw, t, t0, width, height);
   } else {
     const action = segmenter.push(frame, frameSummary(frame, info, meta.n_coords), t);
     await runAction(action, t0);
@@ -357,27 +391,17 @@ async function handleResults(results, frameInfo) {
   updateStats(performance.now());
 }
 
+/** A segmenter action -> classify its frames -> the same event the server would send. */
 async function runAction(action, t0) {
   if (!action) return;
-  if (action.kind === "rest") {
-    showSegment("no sign");
-    return;
+  let probs = null;
+  if (action.kind !== "rest") {
+    probs = (await classifier.classify(action.frames)).probs;
+    const now = performance.now();
+    if (t0 !== undefined) pushSample(state.delaysMs, now - t0);
+    onPrediction(topK(probs, meta.labels, state.stream.top_k), now);
   }
-  const { probs } = await classifier.classify(action.frames);
-  const top = topK(probs, meta.labels, TOP_K);
-  const now = performance.now();
-  if (t0 !== undefined) pushSample(state.delaysMs, now - t0);
-  onPrediction(top, now);
-  if (action.kind === "final") {
-    if (top[0].prob >= options.threshold) {
-      addToTranscript({ label: top[0].label, prob: top[0].prob, start: action.start, end: action.end });
-      showSegment(`sign: ${top[0].label}`);
-    } else {
-      showSegment("no sign (unsure)");
-    }
-  } else {
-    showSegment("signing…");
-  }
+  showEvent(streamEvent(action, probs, meta.labels, state.stream));
 }
 
 /** Holistic on one image; `timestampMs` pins MediaPipe's clock (files), else it uses real time. */
@@ -439,6 +463,7 @@ async function resumeCamera() {
   holistic.reset();
   segmenter.reset();
   server?.reset();
+  showActivity("resting");
   state.source = "webcam";
   $("stage-note").textContent = "";
   setStatus(readyText());
@@ -518,6 +543,7 @@ async function processFile(file) {
     holistic.reset();
     segmenter.reset();
     server?.reset();
+    showActivity("resting");
     let previous = -1;
     let n = 0;
     for (let k = 0; (k + 0.5) * dt < video.duration; k++) {
@@ -565,6 +591,7 @@ async function finishFile(nFrames) {
     const body = await response.json();
     if (!response.ok) throw new Error(`v1/predict: ${body.detail ?? response.status}`);
     file.top = normaliseTop(body.top ?? body.predictions ?? []);
+    showActivity("resting");
   } else {
     await runAction(segmenter.flush());
     if (file.modelFrames.length === 0) throw new Error("no frames could be read");
@@ -611,7 +638,7 @@ async function loadModelMetadata() {
   const response = await fetch("v1/model");
   if (!response.ok) throw new Error(`GET v1/model: HTTP ${response.status} (is a model loaded? islr serve --model …)`);
   const m = await response.json();
-  for (const key of ["labels", "layout", "n_coords", "seq_len"]) {
+  for (const key of ["labels", "layout", "n_coords", "seq_len", "stream"]) {
     if (m[key] === undefined) throw new Error(`the model metadata has no "${key}"`);
   }
   return m;
@@ -682,6 +709,9 @@ async function main() {
     setStatus("Loading the model…");
     meta = await loadModelMetadata();
     info = layoutInfo(meta.layout);
+    // The server's segmenter settings (the model's, or `islr serve --threshold`): one behaviour.
+    state.stream = streamConfig(meta.stream, options.threshold === null ? {} : { threshold: options.threshold });
+    segmenter = new StreamSegmenter(state.stream);
     state.model = { name: meta.model, labels: meta.labels.length, layout: info.name, seqLen: meta.seq_len };
     await setUpClassifier();
     setStatus("Loading MediaPipe Holistic (about 30 MB)…");

@@ -118,28 +118,60 @@ export function frameSummary(frame, info, nCoords) {
   return { hands, scale };
 }
 
-/** Streaming settings; times in seconds so they hold at any frame rate (webcam, file, headless). */
-export const DEFAULT_STREAM_CONFIG = {
-  threshold: 0.5, // a sign is reported only when its probability reaches this
-  minSignSeconds: 0.3, // shorter active stretches are noise, not signs
-  endRestSeconds: 0.4, // this long at rest ends a sign
-  maxSignSeconds: 4.0, // a longer stretch is cut here (sliding window) and reported
-  stillSeconds: 0.6, // hands that moved less than stillFraction over this long are at rest
-  stillFraction: 0.08, // of the shoulder width (or of the image width without a pose)
-  partialEvery: 3, // classify the running segment every this many active frames
-};
+/**
+ * The segmenter's settings, exactly as GET /v1/model serves them ("stream": the model's metadata,
+ * or the server's override; Python: islr.inference.StreamConfig). No defaults here on purpose: the
+ * page and the server must segment alike, so the settings come from the one place.
+ */
+export const STREAM_SETTINGS = [
+  "threshold", // a sign is reported only when its probability reaches this, else "unknown"
+  "min_sign_seconds", // shorter active stretches are noise, not signs
+  "end_rest_seconds", // this long at rest ends a sign
+  "max_sign_seconds", // a longer stretch is cut here (sliding window) and reported
+  "still_seconds", // hands that moved less than still_fraction over this long are at rest
+  "still_fraction", // of the shoulder width (or of the image width without a pose)
+  "partial_every", // classify the running segment every this many active frames
+  "top_k", // signs listed in partial, sign and unknown events
+  "time_eps", // slack of every duration comparison (frame times are sums of 1/fps)
+];
+
+/** The settings of a /v1/model answer, checked; `overrides` (e.g. {threshold}) go on top. */
+export function streamConfig(stream, overrides = {}) {
+  if (!stream || typeof stream !== "object") throw new Error('the model info has no "stream" settings');
+  const config = { ...stream, ...overrides };
+  const bad = STREAM_SETTINGS.filter((k) => typeof config[k] !== "number" || !Number.isFinite(config[k]));
+  if (bad.length) throw new Error(`the stream settings lack or misstate ${bad.join(", ")}`);
+  return config;
+}
 
 /**
- * Splits a stream of frames into signs. push() returns what to classify next:
+ * One segmenter action and the classifier's probabilities for its frames -> the event the server
+ * sends for it (islr.inference.streaming.StreamSegmenter._events): partial, sign or unknown, rest.
+ */
+export function streamEvent(action, probs, labels, config) {
+  if (action.kind === "rest") return { type: "rest" };
+  const round = (v, digits) => Math.round(v * 10 ** digits) / 10 ** digits;
+  const top = topK(probs, labels, config.top_k).map(({ label, prob }) => ({ label, prob: round(prob, 5) }));
+  if (action.kind === "partial") return { type: "partial", top };
+  const times = { start: round(action.start, 3), end: round(action.end, 3) };
+  // "not a known sign": today the best probability under the threshold (the calibration's hook)
+  if (top[0].prob < config.threshold) return { type: "unknown", ...times, top };
+  return { type: "sign", label: top[0].label, prob: top[0].prob, ...times, top };
+}
+
+/**
+ * Splits a stream of frames into signs: islr.inference.streaming's algorithm, setting for setting.
+ * push() returns what to classify next:
  *   null | {kind: "partial", frames} | {kind: "final", frames, start, end} | {kind: "rest"}
- * The caller classifies the frames and turns "final" into a sign event when the top probability
- * reaches config.threshold. A frame is active when a hand is detected and the hands moved
- * (wrist travel over the last stillSeconds > stillFraction of the shoulder width); a segment
- * starts at the first active frame and ends after endRestSeconds of rest or at maxSignSeconds.
+ * and streamEvent() turns the classified action into the server's event. A frame is active when a
+ * hand is detected and the hands moved (wrist travel over the last still_seconds > still_fraction
+ * of the shoulder width); a segment starts at the first active frame and ends after
+ * end_rest_seconds of rest or at max_sign_seconds.
  */
 export class StreamSegmenter {
-  constructor(config = {}) {
-    this.config = { ...DEFAULT_STREAM_CONFIG, ...config };
+  /** config: streamConfig(modelInfo.stream); a missing setting is an error, never a default. */
+  constructor(config) {
+    this.config = streamConfig(config);
     this.reset();
   }
 
@@ -151,7 +183,7 @@ export class StreamSegmenter {
 
   moving(t) {
     const cfg = this.config;
-    const recent = this.history.filter((h) => t - h.t <= cfg.stillSeconds);
+    const recent = this.history.filter((h) => t - h.t <= cfg.still_seconds);
     const scales = recent.map((h) => h.summary.scale).filter((s) => s);
     const scale = scales.length ? scales[scales.length - 1] : 1.0;
     for (let hand = 0; hand < 2; hand++) {
@@ -160,17 +192,17 @@ export class StreamSegmenter {
       const xs = pts.map((p) => p[0]);
       const ys = pts.map((p) => p[1]);
       const travel = Math.hypot(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
-      if (travel > cfg.stillFraction * scale) return true;
+      if (travel > cfg.still_fraction * scale) return true;
     }
     // Not enough history yet to call the hands still: count them as moving.
-    return recent.length < 2 || recent[0].t > t - cfg.stillSeconds * 0.5;
+    return recent.length < 2 || recent[0].t > t - cfg.still_seconds * 0.5;
   }
 
-  /** Feed one frame (model layout, aspect-corrected) at time t seconds. */
+  /** Feed one frame (model layout, aspect-corrected), its frameSummary(), at time t seconds. */
   push(frame, summary, t) {
     const cfg = this.config;
     this.history.push({ t, summary });
-    while (this.history.length && t - this.history[0].t > cfg.stillSeconds) this.history.shift();
+    while (this.history.length && t - this.history[0].t > cfg.still_seconds) this.history.shift();
     const handsSeen = summary.hands.some((h) => h);
     const active = handsSeen && this.moving(t);
 
@@ -191,9 +223,10 @@ export class StreamSegmenter {
       seg.lastActive = t;
     }
     const duration = t - seg.times[0];
-    if (!active && t - seg.lastActive >= cfg.endRestSeconds) return this.close();
-    if (duration >= cfg.maxSignSeconds) return this.close();
-    if (active && duration >= cfg.minSignSeconds && seg.activeFrames % cfg.partialEvery === 0) {
+    const eps = cfg.time_eps;
+    if (!active && t - seg.lastActive >= cfg.end_rest_seconds - eps) return this.close();
+    if (duration >= cfg.max_sign_seconds - eps) return this.close();
+    if (active && duration >= cfg.min_sign_seconds - eps && seg.activeFrames % cfg.partial_every === 0) {
       return { kind: "partial", frames: seg.frames.slice() };
     }
     return null;
@@ -213,7 +246,10 @@ export class StreamSegmenter {
     const frames = seg.frames.slice(0, n);
     const start = seg.times[0];
     const end = seg.times[n - 1];
-    if (end - start < this.config.minSignSeconds) return { kind: "rest" };
+    if (end - start < this.config.min_sign_seconds - this.config.time_eps) {
+      this.resting = true; // this "rest" is the entering of rest: not a second one next frame
+      return { kind: "rest" };
+    }
     return { kind: "final", frames, start, end };
   }
 }
