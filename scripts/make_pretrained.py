@@ -32,7 +32,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "build/pretrained")
     parser.add_argument("--config", default="default")
     parser.add_argument("--members", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per member")
+    parser.add_argument("--jobs", type=int, default=2, help="members trained at once")
     parser.add_argument("--out", type=Path, default=REPO / "islr/pretrained")
     parser.add_argument("--name", default="include50")
     args = parser.parse_args()
@@ -47,7 +48,6 @@ def main() -> int:
     from islr.inference import Engine, export_onnx
     from islr.landmarks import LandmarkCache
     from islr.models import ensemble_checkpoints
-    from islr.training import load_config, load_training_data, train
 
     cache_dir = args.work / "cache"
     if not (cache_dir / "manifest.jsonl").is_file():
@@ -63,26 +63,29 @@ def main() -> int:
                                       for e in entries}, indent=1))  # fmt: skip
     print(f"cache: {cache_dir} ({len(entries)} videos, train + val)")
 
-    members = []
     t_all = time.perf_counter()
-    for seed in range(args.members):
-        cfg = load_config(
-            args.config,
-            [f"seed={seed}", f"threads={args.threads}", f"data.label_file={label_file}"],
-        )
-        run_dir = args.work / f"member{seed}"
-        data = load_training_data(str(cache_dir), label_file=label_file, split_of=every)
-        t0 = time.perf_counter()
-        result = train(cfg, cache_dir, run_dir, data=data)
-        print(f"member {seed}: {result.epochs_run} epochs in {time.perf_counter() - t0:.0f} s, "
-              f"final train acc {result.history[-1].train_acc:.3f}")  # fmt: skip
-        members.append(run_dir / "best.pt")
+    jobs = [(args.config, seed, args.threads, str(cache_dir), str(label_file), every,
+             str(args.work / f"member{seed}")) for seed in range(args.members)]  # fmt: skip
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            members = list(pool.map(train_member, jobs))
+    else:
+        members = [train_member(job) for job in jobs]
 
     args.out.mkdir(parents=True, exist_ok=True)
     pt_path, onnx_path = args.out / f"{args.name}.pt", args.out / f"{args.name}.onnx"
+    from islr.models import read_checkpoint
+
+    train_config = read_checkpoint(members[0])["extra"]["train_config"]
+    train_config["data"]["label_file"] = "file_to_label.json"  # no path of this machine
     ensemble_checkpoints(
-        members, pt_path, recipe=args.config, trained_on="INCLUDE-50 train + val (766 videos)"
-    )
+        members, pt_path, recipe=args.config, trained_on="INCLUDE-50 train + val (766 videos)",
+        train_config=train_config,
+    )  # fmt: skip
     export = export_onnx(pt_path, onnx_path, int8=True)
     seqs = cache.load_many(entries)
     p_pt = Engine.load(pt_path, threads=1).predict_batch(seqs)
@@ -94,6 +97,21 @@ def main() -> int:
     print(f"ONNX int8 vs checkpoint on {len(seqs)} videos: top-1 agreement {agree:.4f}, "
           f"max |prob diff| {np.abs(p_pt - p_onnx).max():.4f}")  # fmt: skip
     return 0
+
+
+def train_member(job: tuple) -> Path:
+    """Train one member (seed) of the ensemble on every video; its checkpoint's path."""
+    from islr.training import load_config, load_training_data, train
+
+    config, seed, threads, cache_dir, label_file, every, run_dir = job
+    cfg = load_config(config, [f"seed={seed}", f"threads={threads}",
+                               f"data.label_file={label_file}"])  # fmt: skip
+    data = load_training_data(cache_dir, label_file=label_file, split_of=every)
+    t0 = time.perf_counter()
+    result = train(cfg, cache_dir, run_dir, data=data)
+    print(f"member {seed}: {result.epochs_run} epochs in {time.perf_counter() - t0:.0f} s, "
+          f"final train acc {result.history[-1].train_acc:.3f}", flush=True)  # fmt: skip
+    return Path(run_dir) / "best.pt"
 
 
 def display_names(splits: Path) -> dict[str, str]:

@@ -52,7 +52,7 @@ def test_engine_loads_it_by_name_with_its_metadata():
     engine = Engine.load("include50", threads=1)
     assert engine.backend == "onnx" and len(engine.labels) == 50
     meta = engine.metadata
-    assert meta["layout"]["name"] == "hands_pose75" and meta["n_coords"] == 2
+    assert meta["layout"]["name"] == "hands_pose75" and meta["features"]["coords"] == "xy"
     assert meta["quantization"] == "dynamic-int8"
     assert engine.labels == sorted(engine.labels)
     if INCLUDE50_LABELS.is_file():  # the vocabulary is INCLUDE-50's
@@ -115,5 +115,5 @@ def test_export_by_name_reproduces_the_onnx_file(tmp_path):
     assert result.exit_code == 0, result.output
     shipped, again = Engine.load("include50"), Engine.load(out)
     assert again.labels == shipped.labels and again.metadata["members"] > 0
-    x = np.random.default_rng(0).random((3, again.seq_len, again.n_points, 2), dtype=np.float32)
+    x = np.random.default_rng(0).random((3, again.seq_len, again.n_points, again.n_coords), dtype=np.float32)
     np.testing.assert_allclose(again.predict_prepared(x), shipped.predict_prepared(x), atol=1e-5)
