@@ -89,7 +89,10 @@ def main() -> int:
         r = evaluate_cache(engine, cache, "val", name, seed=0)
         results[name or "clean"] = r.top1
         print(f"val {name or 'clean':<12} top-1 {r.top1:.4f} ({round(r.top1 * r.n)}/{r.n})")
-    x = engine.prepare(engine._as_sequence(np.zeros((60, engine.n_points, 2), np.float32)))[None]
+    from islr.landmarks import LandmarkCache
+
+    entry = LandmarkCache(cache).entries(split="val")[0]
+    x = engine.prepare(LandmarkCache(cache).load(entry))[None]  # one real sequence
     for _ in range(20):
         engine.logits_batch(x)
     times = []
