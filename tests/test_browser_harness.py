@@ -23,22 +23,14 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
+from islr.serving.routers.page import VENDOR_FILES
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATIC_DIR = REPO_ROOT / "islr" / "serving" / "static"
 VENDOR_DIR = STATIC_DIR / "vendor"
-# Exactly what web/build.sh ships; the browser test checks the page loads all of it and no more.
-VENDORED_FILES = (
-    "holistic/holistic.js",
-    "holistic/holistic.binarypb",
-    "holistic/holistic_solution_packed_assets_loader.js",
-    "holistic/holistic_solution_packed_assets.data",
-    "holistic/holistic_solution_simd_wasm_bin.js",
-    "holistic/holistic_solution_simd_wasm_bin.wasm",
-    "holistic/pose_landmark_full.tflite",
-    "ort/ort.wasm.min.js",
-    "ort/ort-wasm-simd-threaded.mjs",
-    "ort/ort-wasm-simd-threaded.wasm",
-)
+# Exactly what web/build.sh ships (the server's list); the browser test checks the page loads all
+# of it and no more.
+VENDORED_FILES = tuple(f.removeprefix("vendor/") for f in VENDOR_FILES)
 # The launch flags the project's browser tests use: no sandbox (CI runs as root), nothing that
 # phones home, camera permission granted, and a video file as the webcam. Playwright's default
 # --enable-unsafe-swiftshader is dropped: Chromium still gives WebGL2 through SwiftShader/ANGLE.

@@ -115,5 +115,7 @@ def test_export_by_name_reproduces_the_onnx_file(tmp_path):
     assert result.exit_code == 0, result.output
     shipped, again = Engine.load("include50"), Engine.load(out)
     assert again.labels == shipped.labels and again.metadata["members"] > 0
-    x = np.random.default_rng(0).random((3, again.seq_len, again.n_points, again.n_coords), dtype=np.float32)
+    x = np.random.default_rng(0).random(
+        (3, again.seq_len, again.n_points, again.n_coords), dtype=np.float32
+    )
     np.testing.assert_allclose(again.predict_prepared(x), shipped.predict_prepared(x), atol=1e-5)
