@@ -21,12 +21,12 @@ $(CORE_STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e .
 	touch $@
 
-# Everything: training ([train]), video extraction ([video]), tests and linters ([dev]).
+# Everything: training ([train]), video extraction ([video]), tests and linters ([dev]), Ray ([ray]).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH_SPEC)
-	$(BIN)/python -m pip install -e ".[train,video,dev]"
+	$(BIN)/python -m pip install -e ".[train,video,dev,ray]"
 	touch $@ $(CORE_STAMP)
 
 # The page runs MediaPipe in the browser and the model in onnxruntime-web: the light install and

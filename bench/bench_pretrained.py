@@ -42,8 +42,6 @@ def main() -> int:
         print(f"{args.data}: INCLUDE-50 keypoints not found", file=sys.stderr)
         return 2
 
-    import numpy as np
-
     from islr.datasets.importers import import_include_json
     from islr.evaluation import evaluate_cache
     from islr.inference import Engine

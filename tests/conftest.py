@@ -48,6 +48,15 @@ def missing_tool(reason: str) -> None:
     pytest.skip(reason)
 
 
+def need_ray():
+    """``ray``, or skip the test (fail it under CI=true, whose install has the [ray] extra)."""
+    try:
+        import ray
+    except ImportError:
+        missing_tool("Ray is not installed: pip install 'islr[ray]'")
+    return ray
+
+
 def shared_data(*parts: str) -> Path:
     """Path under ../shared/data, or skip the test saying what is missing."""
     path = SHARED_DATA.joinpath(*parts)

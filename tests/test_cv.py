@@ -15,6 +15,7 @@ from islr.errors import DatasetError
 from islr.landmarks import LandmarkCache, ManifestEntry
 from islr.training import load_training_data
 from islr.training.cv import cross_validate, fold_jobs, read_fold_result
+from tests.conftest import need_ray
 
 TINY = {
     "features": {"seq_len": 16},
@@ -120,7 +121,7 @@ def test_cli_cv_errors_are_one_line(synth_cache, tmp_path):
 
 @pytest.mark.slow
 def test_cross_validate_on_ray_matches_local_processes(synth_cache, tmp_path):
-    pytest.importorskip("ray", reason="needs the [ray] extra (pip install 'islr[ray]')")
+    need_ray()
     from islr.training.cv import ray_job_runner
 
     args = dict(folds=2, seeds=(0,), splits=(), perturbations=("mirror",))

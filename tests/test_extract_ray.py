@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_data
 
 from islr.extract import extract_folder
 from islr.landmarks import LandmarkCache
 from islr.training.cv_ray import run_folds_on_ray
+from tests.conftest import need_ray, shared_data
 
 ISLR = [sys.executable, "-c", "from islr.cli import main; main()"]
 NO_RAY = [
@@ -56,14 +56,14 @@ def test_without_ray_installed_one_line_naming_the_extra(tmp_path):
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'islr[ray]'")
+    ray = need_ray()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
 
 
 def test_unreachable_or_malformed_address_is_a_clear_error(tmp_path):
-    pytest.importorskip("ray", reason="Ray is not installed: pip install 'islr[ray]'")
+    need_ray()
     video = shared_data("videos", "sample-data-video.mp4")
     for address, message in [
         ("127.0.0.1:1", "cannot reach the Ray cluster at 127.0.0.1:1"),
@@ -182,7 +182,7 @@ def test_worker_killed_mid_video_is_retried_nothing_lost_or_duplicated(
 
 @pytest.mark.slow
 def test_cli_ray_local_starts_and_stops_its_own_instance(tmp_path):
-    pytest.importorskip("ray", reason="Ray is not installed: pip install 'islr[ray]'")
+    need_ray()
     video = shared_data("videos", "sample-data-video.mp4")
     local = _islr("extract", str(video), "--out", str(tmp_path / "local"), "--workers", "1")
     assert local.returncode == 0, local.stderr
@@ -205,7 +205,7 @@ def test_cli_ray_local_starts_and_stops_its_own_instance(tmp_path):
 def test_ctrl_c_on_ray_local_exits_130_and_the_rerun_finishes_the_same_cache(
     videos_and_broken, local_cache, tmp_path
 ):
-    pytest.importorskip("ray", reason="Ray is not installed: pip install 'islr[ray]'")
+    need_ray()
     cache = tmp_path / "cache"
     args = ["extract", str(videos_and_broken), "--out", str(cache), "--frame-stride", "2"]
     process = subprocess.Popen(
