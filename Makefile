@@ -99,7 +99,7 @@ SAMPLE ?= $(firstword $(wildcard ../shared/data/include50/val/*.json))
 	@test -n "$(PY312)" || { echo "error: no Python 3.12 (looked in $(PYENV_ROOT)/versions); set PY312=/path/to/python3.12"; exit 1; }
 	$(PY312) -m venv .venv-py312
 	.venv-py312/bin/python -m pip install -q --upgrade pip
-	.venv-py312/bin/python -m pip install -q -e ".[video,dev]"
+	.venv-py312/bin/python -m pip install -q -e ".[video,dev,ray]"
 	touch $@
 
 ci-py312: .venv-py312/.islr-installed

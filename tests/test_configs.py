@@ -3,6 +3,8 @@
 import dataclasses
 
 import pytest
+
+pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
 from typer.testing import CliRunner
 
 from islr.cli import build_app

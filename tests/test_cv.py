@@ -6,6 +6,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
+pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
 from typer.testing import CliRunner
 
 from islr.cli import build_app

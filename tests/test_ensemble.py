@@ -2,13 +2,15 @@
 (int8 keeps every member's stem in fp32)."""
 
 import numpy as np
-import onnx
 import pytest
 
-from islr.errors import ModelError
-from islr.inference import Engine, export_onnx
-from islr.models import ensemble_checkpoints, load_classifier
-from tests.test_inference_support import tiny_run
+pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
+onnx = pytest.importorskip("onnx", reason="needs onnx, the [train] extra")
+
+from islr.errors import ModelError  # noqa: E402
+from islr.inference import Engine, export_onnx  # noqa: E402
+from islr.models import ensemble_checkpoints, load_classifier  # noqa: E402
+from tests.test_inference_support import tiny_run  # noqa: E402
 
 
 def _batch(engine: Engine, n: int = 5) -> np.ndarray:

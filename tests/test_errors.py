@@ -8,6 +8,7 @@ from islr.cli import build_app
 from islr.cli.common import user_errors
 from islr.errors import USER_ERRORS, UnknownModelError
 from islr.landmarks import LayoutError, get_layout
+from tests.conftest import need_torch
 
 
 def test_user_errors_are_only_islr_types():
@@ -21,11 +22,15 @@ def test_a_user_mistake_is_one_line_and_an_internal_key_error_keeps_its_tracebac
     assert exit_info.value.exit_code == 2
     with pytest.raises(KeyError, match="internal"), user_errors():
         {}["internal"]  # a bug, not a user mistake: it must not be hidden
-    with pytest.raises(typer.Exit), user_errors():
-        from islr.models import create_model
-
-        create_model("no-such-model", n_features=4, n_classes=2, seq_len=8)
     assert issubclass(UnknownModelError, USER_ERRORS) and issubclass(LayoutError, USER_ERRORS)
+
+
+def test_an_unknown_model_name_is_a_user_mistake():
+    need_torch()
+    from islr.models import create_model
+
+    with pytest.raises(typer.Exit), user_errors():
+        create_model("no-such-model", n_features=4, n_classes=2, seq_len=8)
 
 
 def test_missing_input_folder_is_a_one_line_cli_error(tmp_path):

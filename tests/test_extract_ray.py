@@ -19,8 +19,7 @@ import pytest
 
 from islr.extract import extract_folder
 from islr.landmarks import LandmarkCache
-from islr.training.cv_ray import run_folds_on_ray
-from tests.conftest import need_ray, shared_data
+from tests.conftest import need_ray, need_torch, shared_data
 
 ISLR = [sys.executable, "-c", "from islr.cli import main; main()"]
 NO_RAY = [
@@ -264,6 +263,9 @@ def jobs_pickled_by_value(ray_local):
 
 @pytest.mark.slow
 def test_run_folds_on_ray_returns_results_in_job_order(jobs_pickled_by_value):
+    need_torch()  # islr.training imports torch
+    from islr.training.cv_ray import run_folds_on_ray
+
     jobs = [(fold_score, {"fold": f, "seed": s, "delay": 0.1}) for f in range(3) for s in (0, 1)]
     finished = []
     results = run_folds_on_ray(jobs, address="auto", on_result=lambda i, r: finished.append(i))
@@ -276,6 +278,9 @@ def test_run_folds_on_ray_returns_results_in_job_order(jobs_pickled_by_value):
 
 @pytest.mark.slow
 def test_run_folds_on_ray_raises_the_jobs_own_error(jobs_pickled_by_value):
+    need_torch()
+    from islr.training.cv_ray import run_folds_on_ray
+
     jobs = [(fold_score, {"fold": 0, "seed": 0}), (bad_fold, {"fold": 1})]
     with pytest.raises(ValueError, match="no samples of class 'loud'"):
         run_folds_on_ray(jobs, address="auto")

@@ -20,7 +20,7 @@ from islr.pretrained import (
     pretrained_path,
     resolve_model,
 )
-from tests.conftest import REPO_ROOT, shared_data
+from tests.conftest import REPO_ROOT, need_torch, shared_data
 
 INCLUDE50_LABELS = REPO_ROOT.parent / "shared/data/include50/splits/label_map_include50.json"
 
@@ -63,6 +63,7 @@ def test_engine_loads_it_by_name_with_its_metadata():
 
 
 def test_checkpoint_and_onnx_agree_on_real_signs():
+    need_torch()  # the checkpoint runs in PyTorch
     val = shared_data("include50", "val")
     from islr.datasets.importers import read_include_json
 
