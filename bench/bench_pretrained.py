@@ -42,7 +42,7 @@ def main() -> int:
         print(f"{args.data}: INCLUDE-50 keypoints not found", file=sys.stderr)
         return 2
 
-    from islr.datasets.importers import import_include_json
+    from islr.datasets.importers import import_include_splits
     from islr.evaluation import evaluate_cache
     from islr.inference import Engine
     from islr.pretrained import pretrained_path
@@ -50,9 +50,7 @@ def main() -> int:
     from islr.training.cv import cross_validate, format_stats
 
     cache = args.work / "cache"
-    if not (cache / "manifest.jsonl").is_file():
-        for split in ("train", "val"):
-            import_include_json(args.data / split, cache, split=split)
+    import_include_splits(args.data, cache)
 
     if not args.skip_cv:
         seeds = tuple(int(s) for s in args.seeds.split(","))

@@ -36,20 +36,6 @@ TARGET_ACC, TARGET_GAP, TARGET_SECONDS = 0.98, 0.03, 180.0
 PERTURBATIONS = ["mirror", "rotate", "zoom", "speed", "drop-hands"]
 
 
-def import_include50(data: Path, cache: Path) -> None:
-    from islr.datasets.importers import import_include_json
-    from islr.landmarks import LandmarkCache
-
-    have = (
-        {e.split for e in LandmarkCache(cache).entries()}
-        if (cache / "manifest.jsonl").exists()
-        else set()
-    )
-    for split in ("train", "val"):
-        if split not in have:
-            import_include_json(data / split, cache, split=split)
-
-
 def train_run(config: Path, cache: Path, run_dir: Path, overrides: list[str]):
     from islr.training import load_config, train
 
@@ -112,7 +98,9 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
           f"torch {torch.__version__}, python {sys.version.split()[0]}, load avg {load:.2f}")  # fmt: skip
     t0 = time.perf_counter()
-    import_include50(args.data, args.cache)
+    from islr.datasets.importers import import_include_splits
+
+    import_include_splits(args.data, args.cache)
     print(f"cache: {args.cache} ({time.perf_counter() - t0:.1f} s to import / check)")
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_start": load}}

@@ -43,16 +43,14 @@ def main() -> int:
 
     import numpy as np
 
-    from islr.datasets.importers import import_include_json
+    from islr.datasets.importers import import_include_splits
     from islr.datasets.include import label_key
     from islr.inference import Engine, export_onnx
     from islr.landmarks import LandmarkCache
     from islr.models import ensemble_checkpoints
 
     cache_dir = args.work / "cache"
-    if not (cache_dir / "manifest.jsonl").is_file():
-        for split in ("train", "val"):
-            import_include_json(args.data / split, cache_dir, split=split)
+    import_include_splits(args.data, cache_dir)
     cache = LandmarkCache(cache_dir)
     entries = [e for e in cache.entries() if e.label and e.split in ("train", "val")]
     every = {e.id: "train" for e in entries}

@@ -5,7 +5,12 @@ import pytest
 from typer.testing import CliRunner
 
 from islr.cli import build_app
-from islr.datasets.importers import assign_hands, import_include_json, import_pose_files
+from islr.datasets.importers import (
+    assign_hands,
+    import_include_json,
+    import_include_splits,
+    import_pose_files,
+)
 from islr.errors import DatasetError
 from islr.extract import label_from_path, sample_id_for
 from islr.landmarks import HANDS_POSE75, HOLISTIC136, LandmarkCache, load_cache_arrays
@@ -206,3 +211,19 @@ def test_import_pose_reduced_components_and_bad_file(tmp_path):
     assert np.isnan(pose[:, 0]).all()  # the file has no nose point
     assert not np.isnan(pose[:, 11]).all()  # but has the shoulders
     assert LandmarkCache(tmp_path / "c").entries()[0].label == "hello"
+
+
+def test_import_include_splits_imports_each_missing_split_once(tmp_path):
+    import shutil
+
+    val = shared_data("include50", "val")
+    for split, files in (("train", slice(0, 3)), ("val", slice(3, 5))):
+        (tmp_path / "src" / split).mkdir(parents=True)
+        for f in sorted(val.glob("*.json"))[files]:
+            shutil.copy(f, tmp_path / "src" / split / f.name)
+    cache = tmp_path / "cache"
+    assert import_include_splits(tmp_path / "src", cache, splits=("train",)) == ["train"]
+    assert import_include_splits(tmp_path / "src", cache) == ["val"]  # train is there already
+    assert import_include_splits(tmp_path / "src", cache) == []
+    splits = sorted(e.split for e in LandmarkCache(cache).entries())
+    assert splits == ["train"] * 3 + ["val"] * 2

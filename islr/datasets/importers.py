@@ -418,3 +418,23 @@ def import_pose_files(
         return seq, entry
 
     return _import("pose", files, root, out, split, convert, progress)
+
+
+def import_include_splits(
+    root: str | Path, out: str | Path, splits: tuple[str, ...] = ("train", "val")
+) -> list[str]:
+    """Import ``root/<split>/`` (INCLUDE keypoint JSON, e.g. INCLUDE-50's ``train``, ``val``) into
+    the cache at ``out`` with that split, skipping splits the cache already holds; the splits
+    imported now."""
+    from islr.landmarks import LandmarkCache
+
+    out = Path(out)
+    have = (
+        {e.split for e in LandmarkCache(out).entries()}
+        if (out / "manifest.jsonl").exists()
+        else set()
+    )
+    todo = [split for split in splits if split not in have]
+    for split in todo:
+        import_include_json(Path(root) / split, out, split=split)
+    return todo
