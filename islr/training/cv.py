@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from islr.errors import DatasetError
-from islr.landmarks import LandmarkCache, atomic_write_bytes
+from islr.landmarks import LandmarkCache, ManifestEntry, atomic_write_bytes
 
 ROBUSTNESS = ("mirror", "rotate", "zoom", "speed", "drop-hands")
 
@@ -63,8 +64,6 @@ class FoldJob:
 
 def run_fold(job: FoldJob) -> FoldResult:
     """Train on the fold's train part, score its val part (clean and perturbed)."""
-    import dataclasses
-
     from islr.evaluation import compute_metrics, perturb_sequence
     from islr.inference import Engine
     from islr.training.config import config_from_dict
@@ -73,26 +72,18 @@ def run_fold(job: FoldJob) -> FoldResult:
 
     run_dir = Path(job.run_dir)
     cfg = config_from_dict(job.config)
-    cfg = dataclasses.replace(cfg, seed=job.seed, threads=job.threads)
+    cfg = replace(cfg, seed=job.seed, threads=job.threads)
     # train without val: the scored fold must not pick the checkpoint or drive the schedule
     train_only = {i: "train" for i, s in job.split_of.items() if s == "train"}
     data = load_training_data(job.cache_dir, label_file=cfg.data.label_file, split_of=train_only)
     result = train(cfg, job.cache_dir, run_dir, data=data)
 
-    cache = LandmarkCache(job.cache_dir)
     val_ids = sorted(i for i, s in job.split_of.items() if s == "val")
-    by_id = {e.id: e for e in cache.require_entries()}
+    by_id = {e.id: e for e in _labelled_entries(job.cache_dir, cfg.data.label_file)}
     labels = data.labels
     index = {name: i for i, name in enumerate(labels)}
-    if cfg.data.label_file:
-        from islr.training.data import read_label_file
-
-        mapping = read_label_file(cfg.data.label_file)
-        label_of = {i: mapping[i] for i in val_ids}
-    else:
-        label_of = {i: by_id[i].label for i in val_ids}
-    seqs = cache.load_many([by_id[i] for i in val_ids])
-    y_true = np.array([index[label_of[i]] for i in val_ids])
+    seqs = LandmarkCache(job.cache_dir).load_many([by_id[i] for i in val_ids])
+    y_true = np.array([index[by_id[i].label] for i in val_ids])
     engine = Engine.load(run_dir / "best.pt", threads=job.threads)
     probs = engine.predict_batch(seqs)
     metrics = compute_metrics(probs, y_true, labels)
@@ -109,9 +100,18 @@ def run_fold(job: FoldJob) -> FoldResult:
     )  # fmt: skip
     _save_npz(run_dir / "val_probs.npz", arrays)
     atomic_write_bytes(run_dir / "result.json", json.dumps(asdict(fold_result), indent=1).encode())
-    for name in ("last.pt",):  # the optimiser state is only needed to resume a run
-        (run_dir / name).unlink(missing_ok=True)
+    (run_dir / "last.pt").unlink(missing_ok=True)  # its optimiser state only serves --resume
     return fold_result
+
+
+def _labelled_entries(cache_dir: str | Path, label_file: str | None) -> list[ManifestEntry]:
+    """The cache's entries, relabelled by ``label_file`` when the recipe names one."""
+    from islr.training.data import read_label_file, relabel
+
+    entries = LandmarkCache(cache_dir).require_entries()
+    if label_file:
+        entries = relabel(entries, read_label_file(label_file), cache_dir)
+    return entries
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -153,9 +153,7 @@ class CVReport:
             out["robust_top1"] = stats([r.robust_top1 for r in self.results])
             for name in self.results[0].perturbed:
                 out[f"top1_{name}"] = stats([r.perturbed[name] for r in self.results])
-        # pooled over all samples, per seed: the top-1 of the whole data set, each sample scored
-        # by the one model that never saw it
-        if self.ensemble_top1:
+        if self.ensemble_top1:  # per fold: the fold's models of every seed, averaged
             out["ensemble_top1"] = stats(self.ensemble_top1)
         return out
 
@@ -173,19 +171,12 @@ def fold_jobs(
 ) -> tuple[list[FoldJob], int]:
     """The jobs of a cross-validation (``len(seeds) * folds``) and the number of samples."""
     from islr.training.config import config_from_dict
-    from islr.training.data import read_label_file, relabel
 
-    cfg = config_from_dict(config)
-    cache = LandmarkCache(cache_dir)
-    entries = cache.require_entries()
-    if cfg.data.label_file:
-        entries = relabel(entries, read_label_file(cfg.data.label_file), cache_dir)
+    entries = _labelled_entries(cache_dir, config_from_dict(config).data.label_file)
     pool = [e for e in entries if e.label and (not splits or e.split in splits)]
     if not pool:
         raise DatasetError(f"{cache_dir}: no labelled samples in splits {list(splits)}")
-    counts: dict[str, int] = {}
-    for e in pool:
-        counts[e.label] = counts.get(e.label, 0) + 1
+    counts = Counter(e.label for e in pool)
     small = sorted(label for label, n in counts.items() if n < folds)
     if small:
         raise DatasetError(
@@ -250,33 +241,30 @@ def cross_validate(
     jobs, n_samples = fold_jobs(
         config, cache_dir, out_dir, folds, seeds, fold_seed, splits, perturbations, threads
     )
-    done = {(j.seed, j.fold): r for j in jobs if (r := read_fold_result(j.run_dir)) is not None}
-    for r in done.values():
+    done: dict[tuple[int, int], FoldResult] = {}
+
+    def record(r: FoldResult) -> None:
+        done[(r.seed, r.fold)] = r
         if on_result:
             on_result(r)
+
+    for j in jobs:
+        if (r := read_fold_result(j.run_dir)) is not None:
+            record(r)
     todo = [j for j in jobs if (j.seed, j.fold) not in done]
     if todo and run_jobs is not None:
         for r in run_jobs(todo):
-            done[(r.seed, r.fold)] = r
-            if on_result:
-                on_result(r)
+            record(r)
     elif todo:
         workers = workers or max(1, (os.cpu_count() or 1) // max(threads, 1))
         if workers == 1:
             for j in todo:
-                r = run_fold(j)
-                done[(r.seed, r.fold)] = r
-                if on_result:
-                    on_result(r)
+                record(run_fold(j))
         else:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                futures = [pool.submit(run_fold, j) for j in todo]
-                for future in as_completed(futures):
-                    r = future.result()
-                    done[(r.seed, r.fold)] = r
-                    if on_result:
-                        on_result(r)
+                for future in as_completed([pool.submit(run_fold, j) for j in todo]):
+                    record(future.result())
     results = [done[(j.seed, j.fold)] for j in jobs]
     report = CVReport(folds, list(seeds), fold_seed, n_samples, results)
     if len(seeds) > 1:
