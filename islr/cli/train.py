@@ -20,10 +20,9 @@ DEMO_OVERRIDES = [
 
 
 def _config_help() -> str:
-    # listed without importing islr.training (which imports torch): `islr --help` stays light
-    import islr
+    from islr.configs import config_names  # not islr.training, which imports torch
 
-    names = sorted(p.stem for p in (Path(islr.__file__).parent / "configs").glob("*.yaml"))
+    names = config_names()
     return (
         f"A shipped recipe ({' | '.join(names)}) or a YAML file. Default: default "
         "(the recipe of the shipped include50 model)."

@@ -77,7 +77,7 @@ class ModelSpec:
             labels=list(d["labels"]),
             extra=extra or {},
             members=int(d.get("members", 1)),
-            # checkpoints from before islr 0.2 name a registered layout only
+            # older checkpoints name a registered layout only
             layout_def=Layout.from_dict(d["layout_def"]) if d.get("layout_def") else None,
         )
 

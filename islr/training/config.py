@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from islr.configs import CONFIG_DIR, DEFAULT_CONFIG, config_names
 from islr.errors import ConfigError
 from islr.features.config import AugmentConfig, FeatureConfig
 from islr.models.classifier import ModelConfig
@@ -84,15 +85,6 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     return _build(TrainConfig, values or {}, "config")
-
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-DEFAULT_CONFIG = "default"
-
-
-def config_names() -> list[str]:
-    """The recipes that ship in the package (``islr/configs/NAME.yaml``)."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
 def resolve_config(ref: str | Path | None) -> Path:
