@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PERTURBATIONS = ["mirror", "rotate", "zoom", "speed", "drop-hands"]
 
 
 def main() -> int:
@@ -47,7 +46,7 @@ def main() -> int:
     from islr.inference import Engine
     from islr.pretrained import pretrained_path
     from islr.training import load_config
-    from islr.training.cv import cross_validate, format_stats
+    from islr.training.cv import ROBUSTNESS, cross_validate, summary_rows
 
     cache = args.work / "cache"
     import_include_splits(args.data, cache)
@@ -65,15 +64,8 @@ def main() -> int:
         s = report.summary()
         print(f"\n== {args.folds}-fold CV x seeds {list(seeds)} of '{args.config}' over "
               f"{s['n_samples']} videos ({time.perf_counter() - t0:.0f} s this run) ==")  # fmt: skip
-        print(f"top-1                {format_stats(s['top1'])}")
-        print(f"top-5                {format_stats(s['top5'])}")
-        print(f"macro-F1             {format_stats(s['macro_f1'], percent=False)}")
-        for name in PERTURBATIONS:
-            print(f"top-1 {name:<14} {format_stats(s['top1_' + name])}")
-        print(f"top-1 perturbed mean {format_stats(s['robust_top1'])}")
-        if "ensemble_top1" in s:
-            print(f"top-1 {len(seeds)} seeds averaged {format_stats(s['ensemble_top1'])}")
-        print(f"seconds per run      {s['seconds_per_run']['mean']:.0f}")
+        for metric, value in summary_rows(s):
+            print(f"{metric:<30} {value}")
 
     print("\n== shipped include50 (trained on train + val: val is NOT held out) ==")
     onnx_path = pretrained_path("include50")
@@ -81,7 +73,7 @@ def main() -> int:
     print(f"file {onnx_path.stat().st_size / 1e6:.2f} MB, {engine.metadata.get('members', 1)} "
           f"members, {engine.metadata.get('quantization', 'fp32')}")  # fmt: skip
     results = {}
-    for name in [None, *PERTURBATIONS]:
+    for name in [None, *ROBUSTNESS]:
         r = evaluate_cache(engine, cache, "val", name, seed=0)
         results[name or "clean"] = r.top1
         print(f"val {name or 'clean':<12} top-1 {r.top1:.4f} ({round(r.top1 * r.n)}/{r.n})")

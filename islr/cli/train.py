@@ -117,7 +117,7 @@ def evaluate_command(
 
     name = f"eval-{split}" + (f"-{perturb}" if perturb else "")
     if is_pretrained_name(model):  # never write into the installed package
-        name, base = f"eval-{model}-{split}" + (f"-{perturb}" if perturb else ""), Path(".")
+        name, base = name.replace("eval-", f"eval-{model}-", 1), Path(".")
     else:
         base = model if model.is_dir() else model.parent
     report_dir = write_report(result, out_dir or base / name, f"{name} ({result.n} samples)")
@@ -218,7 +218,7 @@ def cv_command(
 
     require("torch", "islr cv")
     from islr.training import load_config
-    from islr.training.cv import ROBUSTNESS, cross_validate, format_stats
+    from islr.training.cv import ROBUSTNESS, cross_validate, summary_rows
 
     with user_errors():
         try:
@@ -246,17 +246,8 @@ def cv_command(
     s = report.summary()
     table = Table("metric", "mean ± sd", title=f"{folds}-fold CV × seeds {list(seed_list)} "
                   f"({s['n_samples']} samples, {len(report.results)} runs)")  # fmt: skip
-    table.add_row("top-1", format_stats(s["top1"]))
-    table.add_row("top-5", format_stats(s["top5"]))
-    table.add_row("macro-F1", format_stats(s["macro_f1"], percent=False))
-    if "robust_top1" in s:
-        table.add_row("top-1 perturbed (mean of 5)", format_stats(s["robust_top1"]))
-        for name in ROBUSTNESS:
-            if f"top1_{name}" in s:
-                table.add_row(f"  {name}", format_stats(s[f"top1_{name}"]))
-    if "ensemble_top1" in s:
-        table.add_row(f"top-1, {len(seed_list)} seeds averaged", format_stats(s["ensemble_top1"]))
-    table.add_row("seconds per run", f"{s['seconds_per_run']['mean']:.0f}")
+    for metric, value in summary_rows(s):
+        table.add_row(metric, value)
     out.print(table)
     out.print(f"report: {out_dir}/cv.json, {out_dir}/cv.csv")
 

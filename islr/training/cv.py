@@ -332,6 +332,24 @@ def format_stats(stats: dict[str, float], percent: bool = True) -> str:
     return f"{stats['mean']:.4f} ± {stats['sd']:.4f}"
 
 
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(metric, "mean ± sd")`` rows of a :meth:`CVReport.summary`, for a table or a log."""
+    rows = [
+        ("top-1", format_stats(summary["top1"])),
+        ("top-5", format_stats(summary["top5"])),
+        ("macro-F1", format_stats(summary["macro_f1"], percent=False)),
+    ]
+    if "robust_top1" in summary:
+        rows.append(("top-1 perturbed (mean of 5)", format_stats(summary["robust_top1"])))
+        rows += [(f"  {name}", format_stats(summary[f"top1_{name}"]))
+                 for name in ROBUSTNESS if f"top1_{name}" in summary]  # fmt: skip
+    if "ensemble_top1" in summary:
+        seeds = len(summary["seeds"])
+        rows.append((f"top-1, {seeds} seeds averaged", format_stats(summary["ensemble_top1"])))
+    rows.append(("seconds per run", f"{summary['seconds_per_run']['mean']:.0f}"))
+    return rows
+
+
 __all__ = [
     "CVReport",
     "FoldJob",
@@ -342,4 +360,5 @@ __all__ = [
     "ray_job_runner",
     "read_fold_result",
     "run_fold",
+    "summary_rows",
 ]
