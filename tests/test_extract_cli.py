@@ -151,10 +151,13 @@ def uninterrupted_cache(many_videos, tmp_path_factory):
     return cache
 
 
-def _interrupt_after_first_sample(video_dir, cache, sig) -> tuple[int, int, str]:
-    """Start ``islr extract``, send ``sig`` to its whole process group once a sample is saved."""
+def interrupt_after_first_sample(
+    video_dir, cache, sig, args: tuple[str, ...] = RESUME_ARGS
+) -> tuple[int, int, str]:
+    """Start ``islr extract`` (with ``args``), send ``sig`` to its whole process group once a
+    sample is saved; its exit code, the samples in the cache, its stderr."""
     process = subprocess.Popen(
-        [*ISLR, "extract", str(video_dir), "--out", str(cache), *RESUME_ARGS],
+        [*ISLR, "extract", str(video_dir), "--out", str(cache), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -193,7 +196,7 @@ def _assert_same_cache(a, b):
 
 def test_killed_extraction_resumes_to_the_same_cache(many_videos, uninterrupted_cache, tmp_path):
     cache = tmp_path / "cache"
-    code, done, _ = _interrupt_after_first_sample(many_videos, cache, signal.SIGKILL)
+    code, done, _ = interrupt_after_first_sample(many_videos, cache, signal.SIGKILL)
     assert code == -signal.SIGKILL
     assert 1 <= done < 8, f"kill came too late to test anything ({done} of 8 done)"
     again = run_extract(many_videos, cache, *RESUME_ARGS)
@@ -204,7 +207,7 @@ def test_killed_extraction_resumes_to_the_same_cache(many_videos, uninterrupted_
 
 def test_ctrl_c_exits_130_cleanly_and_resumes(many_videos, uninterrupted_cache, tmp_path):
     cache = tmp_path / "cache"
-    code, done, stderr = _interrupt_after_first_sample(many_videos, cache, signal.SIGINT)
+    code, done, stderr = interrupt_after_first_sample(many_videos, cache, signal.SIGINT)
     assert code == 130, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert "interrupted" in stderr and "run the same command again" in stderr

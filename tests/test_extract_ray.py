@@ -20,6 +20,7 @@ import pytest
 from islr.extract import extract_folder
 from islr.landmarks import LandmarkCache
 from tests.conftest import need_ray, need_torch, shared_data
+from tests.test_extract_cli import interrupt_after_first_sample
 
 ISLR = [sys.executable, "-c", "from islr.cli import main; main()"]
 NO_RAY = [
@@ -207,25 +208,12 @@ def test_ctrl_c_on_ray_local_exits_130_and_the_rerun_finishes_the_same_cache(
     need_ray()
     cache = tmp_path / "cache"
     args = ["extract", str(videos_and_broken), "--out", str(cache), "--frame-stride", "2"]
-    process = subprocess.Popen(
-        [*ISLR, *args, "--ray", "local"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env=ENV,
+    # Ctrl-C in a terminal reaches the whole process group
+    code, done, stderr = interrupt_after_first_sample(
+        videos_and_broken, cache, signal.SIGINT, ("--frame-stride", "2", "--ray", "local")
     )
-    manifest = cache / "manifest.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if manifest.is_file() and manifest.read_text().count("\n") >= 1:
-            break
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert code == 130, stderr
     assert "Traceback" not in stderr and "run the same command again" in stderr
-    done = len(LandmarkCache(cache).entries())
     assert 1 <= done < 5, f"Ctrl-C came too late to test anything ({done} of 5 done)"
     again = _islr(*args, "--ray", "local")
     assert again.returncode == 1, again.stderr  # the broken file still fails
