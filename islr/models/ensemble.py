@@ -7,6 +7,8 @@ module drops in wherever a :class:`SignClassifier` does (checkpoints, ONNX expor
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -29,6 +31,4 @@ class SignEnsemble(nn.Module):
         log_probs = torch.stack(
             [torch.log_softmax(b(features), dim=-1) for b in self.backbones]
         )  # (members, B, classes)
-        return torch.logsumexp(log_probs, dim=0) - torch.log(
-            torch.tensor(float(len(self.backbones)))
-        )
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.backbones))
