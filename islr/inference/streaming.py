@@ -48,6 +48,7 @@ from islr.landmarks.layouts import HAND_WRIST, POSE_LEFT_SHOULDER, POSE_RIGHT_SH
 
 Event = dict[str, Any]
 TIME_EPS = 1e-6  # frame times are sums of 1/fps: compare durations with this slack
+SEGMENTERS = ("heuristic", "learned")
 
 
 @dataclass
@@ -64,10 +65,22 @@ class StreamConfig:
     fps: float = 30.0  # frame times when frames come without a timestamp
     top_k: int = 3  # signs listed in partial and sign events
     time_eps: float = TIME_EPS  # slack of every duration comparison
+    # Which tracker finds the signs: "learned" (the segmenter model's per-frame B/I/O tags, when a
+    # segmenter model is loaded; the heuristic otherwise) or "heuristic" (always). A segmenter's
+    # metadata sets "learned" and the decoder's settings below.
+    segmenter: str = "heuristic"
+    sign_threshold: float = 0.5  # P(B) + P(I) from which a frame is inside a sign
+    begin_threshold: float = 0.5  # P(B) from which a new sign begins (rising edge)
+    out_seconds: float = 0.1  # this long outside any sign ends the sign
+    context_seconds: float = 0.2  # frames around a tagged sign also given to the classifier
 
     def __post_init__(self) -> None:
+        if self.segmenter not in SEGMENTERS:
+            raise ValueError(f"segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "segmenter":
+                continue
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
@@ -84,6 +97,10 @@ class StreamConfig:
             raise ValueError("partial_every, fps and top_k must be positive")
         if min(self.min_sign_seconds, self.end_rest_seconds, self.time_eps) < 0:
             raise ValueError("min_sign_seconds, end_rest_seconds and time_eps must be >= 0")
+        if min(self.out_seconds, self.context_seconds) < 0:
+            raise ValueError("out_seconds and context_seconds must be >= 0")
+        if not (0 <= self.sign_threshold <= 1 and 0 <= self.begin_threshold <= 1):
+            raise ValueError("sign_threshold and begin_threshold must be in [0, 1]")
         if min(self.max_sign_seconds, self.still_seconds) <= 0:
             raise ValueError("max_sign_seconds and still_seconds must be positive")
 
@@ -232,8 +249,160 @@ class SegmentTracker:
         return ("final", (seg.frames[:n], start, end))
 
 
+@dataclass
+class _TaggedSegment:
+    frames: list[np.ndarray]
+    times: list[float]
+    start: float  # time of the sign's first tagged frame
+    last_in: float  # time of its latest frame tagged inside
+    in_frames: int = 0
+    lead: int = 0  # context frames before the sign's first frame
+
+
+TAG_O, TAG_B, TAG_I = 0, 1, 2  # columns of a tagger's probabilities (islr.features.streams)
+
+
+class TagDecoder:
+    """The learned segmenter's decoder: per-frame O/B/I probabilities in, the actions of
+    :class:`SegmentTracker` out (same order, same meaning).
+
+    A frame is *inside* a sign when ``P(B) + P(I) >= sign_threshold``. Outside, an inside frame
+    opens a sign. Inside, a frame where ``P(B)`` rises to ``begin_threshold`` (the frame before
+    was under it) begins a new sign once the open one lasted ``min_sign_seconds``: the open one
+    closes at the frame before (two signs with no rest between them). The sign closes after
+    ``out_seconds`` outside, or at ``max_sign_seconds``. Its frames for the classifier: the
+    tagged ones plus up to ``context_seconds`` of frames before and after (not across a
+    B split). Partials and the "rest" on entering rest as in :class:`SegmentTracker`.
+    """
+
+    def __init__(self, config: StreamConfig | None = None):
+        self.config = config or StreamConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self.segment: _TaggedSegment | None = None
+        self.resting = True
+        self.was_begin = False
+        self.before: deque[tuple[np.ndarray, float]] = deque()  # recent frames outside a sign
+
+    def push(self, frame: np.ndarray, probs: np.ndarray, t: float) -> tuple[str, Any] | None:
+        """One frame's tag probabilities ``(3,)`` (O, B, I) at time ``t``; an action or None."""
+        cfg, eps = self.config, self.config.time_eps
+        inside = float(probs[TAG_B]) + float(probs[TAG_I]) >= cfg.sign_threshold
+        begin = float(probs[TAG_B]) >= cfg.begin_threshold
+        rising, self.was_begin = begin and not self.was_begin, begin
+        seg = self.segment
+        if seg is None:
+            if inside:
+                self._open(frame, t, context=True)
+                return None
+            self.before.append((frame, t))
+            while self.before and t - self.before[0][1] > cfg.context_seconds + eps:
+                self.before.popleft()
+            if self.resting:
+                return None
+            self.resting = True
+            return ("rest", None)
+        if inside and rising and t - seg.start >= cfg.min_sign_seconds - eps:
+            action = self.close(context=False)
+            self._open(frame, t, context=False)
+            return action
+        seg.frames.append(frame)
+        seg.times.append(t)
+        if inside:
+            seg.last_in = t
+            seg.in_frames += 1
+        elif t - seg.last_in >= cfg.out_seconds - eps:
+            return self.close(context=True)
+        if t - seg.start >= cfg.max_sign_seconds - eps:
+            return self.close(context=True)
+        if (
+            inside
+            and t - seg.start >= cfg.min_sign_seconds - eps
+            and seg.in_frames % cfg.partial_every == 0
+        ):
+            return ("partial", seg.frames[seg.lead :])
+        return None
+
+    def _open(self, frame: np.ndarray, t: float, context: bool) -> None:
+        lead = list(self.before) if context else []
+        self.before.clear()
+        self.resting = False
+        self.segment = _TaggedSegment(
+            frames=[f for f, _ in lead] + [frame],
+            times=[ft for _, ft in lead] + [t],
+            start=t,
+            last_in=t,
+            in_frames=1,
+            lead=len(lead),
+        )
+
+    def flush(self) -> tuple[str, Any] | None:
+        """Close the open sign (end of the stream)."""
+        return self.close(context=True) if self.segment is not None else None
+
+    def close(self, context: bool) -> tuple[str, Any]:
+        seg = self.segment
+        assert seg is not None
+        self.segment = None
+        cfg = self.config
+        until = seg.last_in + (cfg.context_seconds if context else 0.0) + cfg.time_eps
+        n = sum(1 for ft in seg.times if ft <= until)
+        first = 0 if context else seg.lead
+        if seg.last_in - seg.start < cfg.min_sign_seconds - cfg.time_eps:
+            self.resting = True
+            return ("rest", None)
+        return ("final", (seg.frames[first:n], seg.start, seg.last_in))
+
+
+class LearnedTracker:
+    """:class:`SegmentTracker`'s interface over a tagger and :class:`TagDecoder`.
+
+    ``tag(frames)`` gets the last ``window`` frames ``(W, N, C)`` and returns their tag
+    probabilities ``(W, 3)``; row ``W - 1`` tags the frame ``lookahead`` frames back, which the
+    decoder then takes. (The segmenter model's rows depend on the ``window`` frames before them
+    only, so this equals tagging the whole stream at once.)
+    """
+
+    def __init__(
+        self,
+        tag: Callable[[np.ndarray], np.ndarray],
+        window: int,
+        lookahead: int,
+        config: StreamConfig | None = None,
+    ):
+        self.tag, self.window, self.lookahead = tag, int(window), int(lookahead)
+        self.decoder = TagDecoder(config)
+        self.config = self.decoder.config
+        self.reset()
+
+    def reset(self) -> None:
+        self.decoder.reset()
+        self.frames: deque[np.ndarray] = deque(maxlen=max(self.window, self.lookahead + 1))
+        self.times: deque[float] = deque(maxlen=self.frames.maxlen)
+
+    def push(
+        self, frame: np.ndarray, summary: FrameSummary | None, t: float
+    ) -> tuple[str, Any] | None:
+        self.frames.append(frame)
+        self.times.append(t)
+        if len(self.frames) <= self.lookahead:
+            return None
+        window = list(self.frames)[-self.window :]
+        probs = self.tag(np.stack(window))[-1]
+        k = len(self.frames) - 1 - self.lookahead
+        return self.decoder.push(self.frames[k], probs, self.times[k])
+
+    def flush(self) -> tuple[str, Any] | None:
+        return self.decoder.flush()
+
+
 class StreamSegmenter:
     """Frames of one stream in, events out (step 3); ``classify`` maps frames to probabilities.
+
+    ``tagger`` (a :class:`~islr.inference.segmenter.SegmenterModel`: ``tag_window``, ``window``,
+    ``lookahead``): the learned segmenter, used when ``config.segmenter`` is ``"learned"``;
+    without it, or with ``"heuristic"``, the heuristic :class:`SegmentTracker` finds the signs.
 
     ``classify(frames)`` gets a ``(T, n_points, n_coords)`` array of the segment (not resampled)
     and returns ``(n_classes,)`` probabilities; with an :class:`~islr.inference.Engine`, use
@@ -246,12 +415,17 @@ class StreamSegmenter:
         labels: list[str],
         classify: Callable[[np.ndarray], np.ndarray],
         config: StreamConfig | None = None,
+        tagger: Any = None,
     ):
         self.config = config or StreamConfig()
         self.labels = list(labels)
         self.classify = classify
         self.summarize = FrameSummarizer(layout)
-        self.tracker = SegmentTracker(self.config)
+        self.tracker: SegmentTracker | LearnedTracker = SegmentTracker(self.config)
+        if self.config.segmenter == "learned" and tagger is not None:
+            self.tracker = LearnedTracker(
+                tagger.tag_window, tagger.window, tagger.lookahead, self.config
+            )
         self.n_frames = 0
 
     def reset(self) -> None:
