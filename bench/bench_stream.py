@@ -3,7 +3,7 @@ row, learned segmenter vs the heuristic, on streams of a cache split's clips pla
 another (:mod:`islr.features.streams`, no speed change, no augmentation: each clip keeps its
 natural start and end).
 
-Conditions: ``back-to-back`` (clips follow each other directly), ``0.5s gaps`` (0.5 s with no
+Conditions: ``back-to-back`` (clips follow each other directly), ``0.5s-gaps`` (0.5 s with no
 hands between clips), ``movement`` (non-sign movement, scratching / adjusting / waving, between
 clips). Per condition and segmenter:
 
@@ -40,13 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from islr.datasets.include import label_key  # noqa: E402
+from islr.evaluation.streams import align  # noqa: E402
 from islr.features.streams import Stream, StreamRecipe, build_stream  # noqa: E402
 from islr.inference import Engine, StreamSegmenter  # noqa: E402
 from islr.inference.segmenter import SegmenterModel, find_segmenter, merged_stream  # noqa: E402
 from islr.landmarks import LandmarkCache  # noqa: E402
 from islr.training.segmenter import load_clips  # noqa: E402
 
-CONDITIONS = {"back-to-back": "none", "0.5s gaps": "no_hands", "movement": "movement"}
+CONDITIONS = {"back-to-back": "none", "0.5s-gaps": "no_hands", "movement": "movement"}
 NO_PARTIALS = 10**9
 
 
@@ -85,29 +86,6 @@ def run_stream(segmenter: StreamSegmenter, stream: Stream) -> list[tuple[float, 
         out += [(t, e) for e in segmenter.push(frame, t) if e["type"] in ("sign", "unknown")]
     out += [(t, e) for e in segmenter.flush() if e["type"] in ("sign", "unknown")]
     return out
-
-
-def align(truth: list[str], hyp: list[str]) -> tuple[int, list[tuple[int, int]]]:
-    """Levenshtein distance and the (truth index, hyp index) pairs matched exactly."""
-    n, m = len(truth), len(hyp)
-    d = np.zeros((n + 1, m + 1), dtype=np.int64)
-    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d[i, j] = min(
-                d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (truth[i - 1] != hyp[j - 1])
-            )
-    pairs, i, j = [], n, m
-    while i > 0 and j > 0:
-        if d[i, j] == d[i - 1, j - 1] + (truth[i - 1] != hyp[j - 1]):
-            if truth[i - 1] == hyp[j - 1]:
-                pairs.append((i - 1, j - 1))
-            i, j = i - 1, j - 1
-        elif d[i, j] == d[i - 1, j] + 1:
-            i -= 1
-        else:
-            j -= 1
-    return int(d[n, m]), pairs[::-1]
 
 
 def token(event: dict) -> str:

@@ -252,8 +252,48 @@ def cv_command(
     out.print(f"report: {out_dir}/cv.json, {out_dir}/cv.csv")
 
 
+def train_segmenter_command(
+    data: Path = typer.Option(..., "--data", help="Landmark cache whose clips make the streams."),
+    out_dir: Path = typer.Option(..., "--out", help="Run folder (segmenter.pt, segmenter.onnx)."),
+    split: str | None = typer.Option(
+        None, "--split", help="Cache split(s), comma-separated (default: the recipe's, train)."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="A YAML recipe (default: islr/configs/segmenter/include50.yaml)."
+    ),
+    steps: int | None = typer.Option(None, "--steps"),
+    seed: int | None = typer.Option(None, "--seed"),
+    overrides: list[str] = typer.Option([], "--set", help="Any recipe value: key.sub=value."),
+) -> None:
+    """Train the learned sign segmenter (per-frame B/I/O tags) on streams synthesised from a
+    cache's clips; writes segmenter.onnx, to ship as NAME.segmenter.onnx beside NAME.onnx."""
+    from islr.errors import require
+
+    require("torch", "islr train-segmenter")
+    from islr.configs import SEGMENTER_CONFIG
+    from islr.training.segmenter import load_segmenter_config, train_segmenter
+
+    extra = [f"{k}={v}" for k, v in [("splits", split), ("steps", steps), ("seed", seed)]
+             if v is not None]  # fmt: skip
+    with user_errors():
+        cfg = load_segmenter_config(config or SEGMENTER_CONFIG, [*overrides, *extra])
+        with make_progress() as progress:
+            task = progress.add_task("train-segmenter", total=cfg.steps, status="")
+
+            def on_step(step: int, loss: float) -> None:
+                progress.update(task, completed=step, status=f"loss {loss:.3f}")
+
+            result = train_segmenter(cfg, data, out_dir, on_step=on_step)
+    out.print(
+        f"[bold green]done[/] {result['steps']} steps in {result['seconds']:.1f} s on "
+        f"{result['clips']} clips; final loss {result['final_loss']:.3f}"
+    )
+    out.print(f"run folder: {out_dir} (segmenter.onnx, segmenter.pt, history.json, config.yaml)")
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
+    app.command("train-segmenter")(train_segmenter_command)
     app.command("cv")(cv_command)
     app.command("evaluate")(evaluate_command)
     app.command("demo")(demo)

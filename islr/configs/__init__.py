@@ -9,6 +9,8 @@ from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = "default"
+# the learned segmenter's recipe (a folder of its own: not a classifier recipe)
+SEGMENTER_CONFIG = CONFIG_DIR / "segmenter" / "include50.yaml"
 
 
 def config_names() -> list[str]:

@@ -106,6 +106,15 @@ class Engine:
 
         # the streaming segmenter's settings for this model (defaults for an older export)
         self.stream = stream_config(metadata, source)
+        self.segmenter: Any = None  # the learned segmenter beside the model (use_segmenter)
+
+    def use_segmenter(self, segmenter: Any) -> None:
+        """Segment streams with ``segmenter`` (a :class:`~islr.inference.segmenter.
+        SegmenterModel`, or None for none): its stream settings go over the model's."""
+        from islr.inference.segmenter import merged_stream
+
+        self.segmenter = segmenter
+        self.stream = merged_stream(self.stream, segmenter)
 
     @classmethod
     def load(cls, path: str | Path, threads: int | None = None) -> Engine:
@@ -117,11 +126,17 @@ class Engine:
         if path.suffix.lower() == ".onnx":
             if not path.is_file():
                 raise ModelError(f"{path}: no such ONNX model (make one with `islr export`)")
-            return cls.from_onnx_bytes(path.read_bytes(), threads, source=str(path))
-        from islr.inference.export import model_metadata
+            engine = cls.from_onnx_bytes(path.read_bytes(), threads, source=str(path))
+        else:
+            from islr.inference.export import model_metadata
 
-        backend = _TorchBackend(path, threads)
-        return cls(backend, model_metadata(backend.spec), str(path))
+            backend = _TorchBackend(path, threads)
+            engine = cls(backend, model_metadata(backend.spec), str(path))
+        from islr.inference.segmenter import find_segmenter
+
+        # a learned segmenter shipped beside the model (NAME.segmenter.onnx) segments its streams
+        engine.use_segmenter(find_segmenter(path, engine.model_layout))
+        return engine
 
     @classmethod
     def from_onnx_bytes(

@@ -38,7 +38,7 @@ DEFAULT_DECODER = {
     "sign_threshold": 0.5,
     "begin_threshold": 0.5,
     "out_seconds": 0.1,
-    "context_seconds": 0.2,
+    "context_seconds": 0.5,
 }
 
 
@@ -181,9 +181,16 @@ def segmenter_path_for(model: str | Path) -> Path:
 
 
 def find_segmenter(model: str | Path, frame_layout: str | Layout) -> SegmenterModel | None:
-    """The segmenter beside classifier ``model``, or None when there is none."""
+    """The segmenter beside classifier ``model``, or None when there is none (or no ONNX
+    Runtime to run it)."""
     path = segmenter_path_for(model)
-    return SegmenterModel.load(path, frame_layout) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    return SegmenterModel.load(path, frame_layout)
 
 
 def merged_stream(classifier: StreamConfig, segmenter: SegmenterModel | None) -> StreamConfig:

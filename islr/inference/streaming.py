@@ -72,7 +72,9 @@ class StreamConfig:
     sign_threshold: float = 0.5  # P(B) + P(I) from which a frame is inside a sign
     begin_threshold: float = 0.5  # P(B) from which a new sign begins (rising edge)
     out_seconds: float = 0.1  # this long outside any sign ends the sign
-    context_seconds: float = 0.2  # frames around a tagged sign also given to the classifier
+    context_seconds: float = (
+        0.5  # frames before a tagged sign (and after, up to out_seconds) also classified
+    )
 
     def __post_init__(self) -> None:
         if self.segmenter not in SEGMENTERS:
@@ -256,7 +258,6 @@ class _TaggedSegment:
     start: float  # time of the sign's first tagged frame
     last_in: float  # time of its latest frame tagged inside
     in_frames: int = 0
-    lead: int = 0  # context frames before the sign's first frame
 
 
 TAG_O, TAG_B, TAG_I = 0, 1, 2  # columns of a tagger's probabilities (islr.features.streams)
@@ -297,15 +298,15 @@ class TagDecoder:
                 self._open(frame, t, context=True)
                 return None
             self.before.append((frame, t))
-            while self.before and t - self.before[0][1] > cfg.context_seconds + eps:
-                self.before.popleft()
+            while self.before and t - self.before[0][1] > cfg.context_seconds:
+                self.before.popleft()  # (kept a frame longer: _open picks by time)
             if self.resting:
                 return None
             self.resting = True
             return ("rest", None)
         if inside and rising and t - seg.start >= cfg.min_sign_seconds - eps:
             action = self.close(context=False)
-            self._open(frame, t, context=False)
+            self._open(frame, t, context=False)  # no frames of the sign before as its context
             return action
         seg.frames.append(frame)
         seg.times.append(t)
@@ -321,11 +322,13 @@ class TagDecoder:
             and t - seg.start >= cfg.min_sign_seconds - eps
             and seg.in_frames % cfg.partial_every == 0
         ):
-            return ("partial", seg.frames[seg.lead :])
+            return ("partial", list(seg.frames))
         return None
 
     def _open(self, frame: np.ndarray, t: float, context: bool) -> None:
-        lead = list(self.before) if context else []
+        eps = self.config.time_eps
+        lead = [(f, ft) for f, ft in self.before if t - ft <= self.config.context_seconds + eps]
+        lead = lead if context else []
         self.before.clear()
         self.resting = False
         self.segment = _TaggedSegment(
@@ -334,7 +337,6 @@ class TagDecoder:
             start=t,
             last_in=t,
             in_frames=1,
-            lead=len(lead),
         )
 
     def flush(self) -> tuple[str, Any] | None:
@@ -342,17 +344,17 @@ class TagDecoder:
         return self.close(context=True) if self.segment is not None else None
 
     def close(self, context: bool) -> tuple[str, Any]:
+        """End the open sign; ``context``: with frames after it (not when the next begins)."""
         seg = self.segment
         assert seg is not None
         self.segment = None
         cfg = self.config
         until = seg.last_in + (cfg.context_seconds if context else 0.0) + cfg.time_eps
         n = sum(1 for ft in seg.times if ft <= until)
-        first = 0 if context else seg.lead
         if seg.last_in - seg.start < cfg.min_sign_seconds - cfg.time_eps:
             self.resting = True
             return ("rest", None)
-        return ("final", (seg.frames[first:n], seg.start, seg.last_in))
+        return ("final", (seg.frames[:n], seg.start, seg.last_in))
 
 
 class LearnedTracker:

@@ -77,6 +77,8 @@ def create_app(
         "version": __version__,
         "onnx_url": "/v1/model.onnx",
         "onnx_bytes": len(onnx_bytes),
+        # the learned segmenter the page runs beside the classifier (None: the heuristic)
+        "segmenter": segmenter_info(engine),
     }
     app = FastAPI(
         title="islr",
@@ -94,6 +96,23 @@ def create_app(
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def segmenter_info(engine: Engine) -> dict | None:
+    """What the page needs to run the engine's learned segmenter, or None without one."""
+    seg = engine.segmenter
+    if seg is None:
+        return None
+    return {
+        "url": "/v1/segmenter.onnx",
+        "bytes": len(seg.model_bytes),
+        "layout": seg.layout.to_dict(),
+        "n_coords": seg.n_coords,
+        "window": seg.window,
+        "lookahead": seg.lookahead,
+        "input": seg.metadata.get("input", "landmarks"),
+        "output": seg.metadata.get("output", "tags"),
+    }
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

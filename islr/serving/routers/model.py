@@ -1,10 +1,11 @@
-"""``/healthz``, ``/v1/model`` (the input contract) and ``/v1/model.onnx``."""
+"""``/healthz``, ``/v1/model`` (the input contract), ``/v1/model.onnx`` and the learned
+segmenter ``/v1/segmenter.onnx``."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import Response
 
 from islr.serving.schemas import Health
@@ -38,4 +39,24 @@ async def model_onnx(state: State) -> Response:
         state.onnx_bytes,
         media_type="application/octet-stream",
         headers={"Content-Disposition": 'attachment; filename="model.onnx"'},
+    )
+
+
+@router.get(
+    "/v1/segmenter.onnx",
+    tags=["model"],
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {}},
+)
+async def segmenter_onnx(state: State) -> Response:
+    """The learned sign segmenter as ONNX (input "landmarks", output "tags": O/B/I per frame;
+    metadata key "islr_segmenter"); 404 when the model has none (the page then segments with
+    the heuristic)."""
+    seg = state.engine.segmenter
+    if seg is None:
+        raise HTTPException(404, "this model has no learned segmenter")
+    return Response(
+        seg.model_bytes,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": 'attachment; filename="segmenter.onnx"'},
     )

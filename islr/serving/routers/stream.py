@@ -81,7 +81,9 @@ async def stream(ws: WebSocket) -> None:
     def classify_frames(frames: np.ndarray) -> np.ndarray:
         return engine.predict_batch([frames])[0]
 
-    segmenter = StreamSegmenter(engine.model_layout, engine.labels, classify_frames, state.stream)
+    segmenter = StreamSegmenter(
+        engine.model_layout, engine.labels, classify_frames, state.stream, engine.segmenter
+    )
     session = _Session()
     errors = 0
     while True:
