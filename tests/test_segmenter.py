@@ -171,9 +171,9 @@ def test_segmenter_training_learns_to_split_back_to_back_signs(tmp_path):
     the hands to rest. Scored on segmentation alone (each segment labelled with the true sign
     it overlaps most)."""
     need_torch()
+    from islr.datasets.synthetic import write_synthetic_cache
     from islr.inference.segmenter import SegmenterModel
     from islr.landmarks import LandmarkCache
-    from islr.datasets.synthetic import write_synthetic_cache
     from islr.training.segmenter import load_segmenter_config, train_segmenter
 
     write_synthetic_cache(tmp_path / "cache", n_classes=8, per_class=4, n_signers=4, val_signers=1)
