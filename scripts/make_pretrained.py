@@ -9,7 +9,11 @@
 3. joins the members into one ensemble checkpoint (``include50.pt``, their probabilities
    averaged) and exports it to ONNX with int8 weights (``include50.onnx``);
 4. checks the ONNX file against the checkpoint on every video and prints sizes, times and the
-   SHA-256 of both files (for the model card).
+   SHA-256 of both files (for the model card);
+5. trains the learned sign segmenter (``islr train-segmenter``, recipe
+   ``islr/configs/segmenter/include50.yaml``) on streams of the same 766 videos and writes it
+   beside the classifier (``include50.segmenter.onnx``). ``--segmenter-only`` does this step
+   alone (the classifier files are left as they are).
 Deterministic for a machine, seed and thread count; other CPUs may differ in the last bits.
 """
 
@@ -36,6 +40,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="members trained at once")
     parser.add_argument("--out", type=Path, default=REPO / "islr/pretrained")
     parser.add_argument("--name", default="include50")
+    parser.add_argument(
+        "--segmenter-only", action="store_true", help="build only NAME.segmenter.onnx"
+    )
     args = parser.parse_args()
     if not (args.data / "train").is_dir() or not (args.data / "val").is_dir():
         print(f"{args.data}: INCLUDE-50 keypoints (train/, val/) not found", file=sys.stderr)
@@ -60,6 +67,8 @@ def main() -> int:
     label_file.write_text(json.dumps({e.id: names.get(label_key(e.label), e.label)
                                       for e in entries}, indent=1))  # fmt: skip
     print(f"cache: {cache_dir} ({len(entries)} videos, train + val)")
+    if args.segmenter_only:
+        return build_segmenter(cache_dir, args.work / "segmenter", args.out / args.name)
 
     t_all = time.perf_counter()
     jobs = [(args.config, seed, args.threads, str(cache_dir), str(label_file), every,
@@ -94,6 +103,24 @@ def main() -> int:
     print(f"{onnx_path}: {export.bytes / 1e6:.2f} MB (int8), sha256 {_sha256(onnx_path)}")
     print(f"ONNX int8 vs checkpoint on {len(seqs)} videos: top-1 agreement {agree:.4f}, "
           f"max |prob diff| {np.abs(p_pt - p_onnx).max():.4f}")  # fmt: skip
+    return build_segmenter(cache_dir, args.work / "segmenter", args.out / args.name)
+
+
+def build_segmenter(cache_dir: Path, work: Path, stem: Path) -> int:
+    """Train the segmenter recipe on train + val; write ``STEM.segmenter.onnx``."""
+    import shutil
+
+    from islr.configs import SEGMENTER_CONFIG
+    from islr.inference.segmenter import SUFFIX
+    from islr.training.segmenter import load_segmenter_config, train_segmenter
+
+    cfg = load_segmenter_config(SEGMENTER_CONFIG, ["splits=train,val"])
+    result = train_segmenter(cfg, cache_dir, work)
+    target = stem.with_name(stem.name + SUFFIX)
+    shutil.copyfile(work / "segmenter.onnx", target)
+    print(f"segmenter: {result['steps']} steps in {result['seconds']:.0f} s on "
+          f"{result['clips']} clips, final loss {result['final_loss']:.3f}")  # fmt: skip
+    print(f"{target}: {target.stat().st_size / 1e6:.2f} MB, sha256 {_sha256(target)}")
     return 0
 
 

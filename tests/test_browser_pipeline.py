@@ -346,3 +346,110 @@ def test_js_and_python_segment_a_recorded_stream_into_the_same_events(tmp_path: 
             [t["prob"] for t in py.get("top", [])],
             atol=2e-5,
         )
+
+
+def ort_web_module() -> Path:
+    """onnxruntime-web's ES module for Node, from web/node_modules (`make web` installs it)."""
+    module = REPO / "web" / "node_modules" / "onnxruntime-web" / "dist" / "ort.wasm.min.mjs"
+    if not module.is_file():
+        missing_tool(f"{module} is missing: run `make web` (npm ci in web/)")
+    return module
+
+
+REPO = PIPELINE_JS.parents[3]
+SHIPPED_SEGMENTER = REPO / "islr" / "pretrained" / "include50.segmenter.onnx"
+
+
+def test_js_and_python_learned_segmenters_give_the_same_events(tmp_path: Path) -> None:
+    """The learned segmenter (the shipped include50.segmenter.onnx) in onnxruntime-web under
+    pipeline.js's LearnedSegmenter, and in ONNX Runtime under islr.inference.streaming, on the
+    same recorded stream, with the same settings and classifier outputs: the same events
+    (labels, order, the frame each came at, start/end within one frame)."""
+    from islr.inference import Engine, StreamSegmenter
+    from islr.inference.segmenter import SegmenterModel, merged_stream
+    from tests.test_inference_support import tiny_run
+
+    engine = Engine.load(tiny_run(tmp_path / "run", labels=tuple(LABELS)))
+    tagger = SegmenterModel.load(SHIPPED_SEGMENTER, "hands_pose75")
+    config = merged_stream(StreamConfig(threshold=0.3), tagger)
+    assert config.segmenter == "learned"
+    frames, times = recorded_stream()
+    calls: list[dict] = []
+
+    def classify(segment: np.ndarray) -> np.ndarray:
+        probs = engine.predict_batch([segment])[0]
+        calls.append({"n": len(segment), "probs": probs.tolist()})
+        return probs
+
+    segmenter = StreamSegmenter("hands_pose75", LABELS, classify, config, tagger)
+    events = [
+        {**e, "frame": i}
+        for i, (frame, t) in enumerate(zip(frames, times, strict=True))
+        for e in segmenter.push(frame, t)
+    ]
+    events += [{**e, "frame": len(frames)} for e in segmenter.flush()]
+    kinds = [e["type"] for e in events]
+    assert kinds.count("sign") + kinds.count("unknown") >= 2 and "rest" in kinds, kinds
+    assert "partial" in kinds
+    (tmp_path / "stream.json").write_text(
+        json.dumps(
+            {
+                "frames": [[None if np.isnan(v) else float(v) for v in f.ravel()] for f in frames],
+                "times": times,
+                "calls": calls,
+                "stream": config.to_dict(),
+                "layout": get_layout("hands_pose75").to_dict(),
+                "segmenter": {"window": tagger.window, "lookahead": tagger.lookahead},
+            }
+        )
+    )
+    got = run_js(
+        tmp_path,
+        f"""
+        const fs = await import("node:fs");
+        const ort = await import({json.dumps(ort_web_module().as_uri())});
+        ort.env.wasm.numThreads = 1;
+        const session = await ort.InferenceSession.create(
+          fs.readFileSync({json.dumps(str(SHIPPED_SEGMENTER))}), {{ executionProviders: ["wasm"] }});
+        const rec = JSON.parse(fs.readFileSync({json.dumps(str(tmp_path / "stream.json"))}));
+        const info = P.layoutInfo(rec.layout);
+        const config = P.streamConfig(rec.stream);
+        const seg = new P.LearnedSegmenter(config, rec.segmenter.window, rec.segmenter.lookahead);
+        const tag = async (frames) => {{
+          const data = P.segmenterInput(frames, info.nPoints, 3, 2);
+          const out = await session.run({{
+            landmarks: new ort.Tensor("float32", data, [1, frames.length, info.nPoints, 2]) }});
+          const tags = out.tags.data;
+          return Array.from(tags.subarray(tags.length - 3));
+        }};
+        let k = 0;
+        const classify = (segment) => {{
+          const call = rec.calls[k++];
+          if (!call || call.n !== segment.length) {{
+            throw new Error(`classifier call ${{k}}: ${{segment.length}} frames, Python: ${{call?.n}}`);
+          }}
+          return call.probs;
+        }};
+        const events = [];
+        const handle = (action, i) => {{
+          if (!action) return;
+          const probs = action.kind === "rest" ? null : classify(action.frames);
+          events.push({{...P.streamEvent(action, probs, {json.dumps(LABELS)}, config), frame: i}});
+        }};
+        for (let i = 0; i < rec.frames.length; i++) {{
+          const frame = Float32Array.from(rec.frames[i], (v) => (v === null ? NaN : v));
+          handle(await seg.push(frame, P.frameSummary(frame, info, 3), rec.times[i], tag), i);
+        }}
+        handle(seg.flush(), rec.frames.length);
+        return {{events, calls: k}};
+        """,
+    )
+    assert got["calls"] == len(calls)
+    assert [(e["type"], e["frame"]) for e in got["events"]] == [
+        (e["type"], e["frame"]) for e in events
+    ]
+    for js, py in zip(got["events"], events, strict=True):
+        assert js.get("label") == py.get("label")
+        for key in ("start", "end"):
+            if key in py:
+                assert abs(js[key] - py[key]) <= 1 / 30, (js, py)

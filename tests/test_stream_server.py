@@ -228,3 +228,48 @@ def test_the_contract_is_in_the_docs(client):
     description = client.get("/openapi.json").json()["info"]["description"]
     for text in ('"image_width"', '"aspect_corrected": true', '"type": "unknown"', '"flush"'):
         assert text in description
+
+
+def test_a_segmenter_beside_the_model_is_served_and_segments_the_socket(onnx_model, tmp_path):
+    """MODEL.segmenter.onnx beside MODEL.onnx: GET /v1/model describes it, GET
+    /v1/segmenter.onnx serves it, and WS /v1/stream segments with it: the events of
+    islr.inference.StreamSegmenter with that segmenter, in order."""
+    import shutil
+
+    from islr.inference import StreamSegmenter
+    from islr.inference.segmenter import SegmenterModel
+    from islr.pretrained import PRETRAINED_DIR
+
+    shipped = PRETRAINED_DIR / "include50.segmenter.onnx"  # hands_pose75, as the tiny model
+    model = tmp_path / "model.onnx"
+    shutil.copyfile(onnx_model, model)
+    shutil.copyfile(shipped, tmp_path / "model.segmenter.onnx")
+    raw = raw_stream()
+    with TestClient(create_app(model)) as c, c.websocket_connect("/v1/stream") as ws:
+        info = c.get("/v1/model").json()
+        served = c.get("/v1/segmenter.onnx").content
+        events = run_stream(ws, frame_messages(raw, image_width=WIDTH, image_height=HEIGHT))
+    assert served == shipped.read_bytes()
+    assert info["stream"]["segmenter"] == "learned"
+    assert info["segmenter"]["url"] == "/v1/segmenter.onnx"
+    assert info["segmenter"]["window"] > info["segmenter"]["lookahead"] > 0
+
+    engine = Engine.load(model)
+    assert engine.segmenter is not None
+    segmenter = StreamSegmenter(
+        engine.model_layout,
+        engine.labels,
+        lambda frames: engine.predict_batch([frames])[0],
+        engine.stream,
+        SegmenterModel.load(shipped, engine.model_layout),
+    )
+    expected = []
+    for i, frame in enumerate(raw):
+        expected += segmenter.push(aspect_correct(frame[None], WIDTH, HEIGHT)[0], i / 30)
+    expected += segmenter.flush()
+    assert [e for e in events if e["type"] != "flushed"] == expected
+    assert any(e["type"] in ("sign", "unknown") for e in expected)
+
+    with TestClient(create_app(onnx_model)) as c:  # no segmenter beside it: the heuristic
+        assert c.get("/v1/model").json()["segmenter"] is None
+        assert c.get("/v1/segmenter.onnx").status_code == 404

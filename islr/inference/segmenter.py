@@ -8,7 +8,7 @@ tagging frame ``i - lookahead`` (:mod:`islr.models.segmenter`). Its metadata (ON
 lookahead, tags, the architecture, what it was trained on, and ``"stream"``: the stream settings
 it brings (``"segmenter": "learned"`` and the decoder's thresholds), which go over the
 classifier's own (:func:`merged_stream`). A classifier ``NAME.onnx`` finds its segmenter at
-``NAME.segmenter.onnx``; a run folder or checkpoint at ``segmenter.onnx`` beside it.
+``NAME.segmenter.onnx`` (:func:`segmenter_paths`).
 """
 
 from __future__ import annotations
@@ -170,21 +170,21 @@ class SegmenterModel:
         return self.tag_stream(frames)
 
 
-def segmenter_path_for(model: str | Path) -> Path:
-    """Where the segmenter of classifier ``model`` (``.onnx``, ``.pt`` or run folder) lives."""
+def segmenter_paths(model: str | Path) -> list[Path]:
+    """Where the segmenter of classifier ``model`` may live, first match wins: ``NAME.onnx`` or
+    ``NAME.pt`` -> ``NAME.segmenter.onnx``, then ``segmenter.onnx`` in its folder; a run
+    folder -> its ``segmenter.onnx``."""
     path = Path(model)
     if path.is_dir():
-        return path / "segmenter.onnx"
-    if path.suffix.lower() == ".onnx":
-        return path.with_name(path.name[: -len(".onnx")] + SUFFIX)
-    return path.with_name("segmenter.onnx")
+        return [path / "segmenter.onnx"]
+    return [path.with_name(path.stem + SUFFIX), path.with_name("segmenter.onnx")]
 
 
 def find_segmenter(model: str | Path, frame_layout: str | Layout) -> SegmenterModel | None:
     """The segmenter beside classifier ``model``, or None when there is none (or no ONNX
     Runtime to run it)."""
-    path = segmenter_path_for(model)
-    if not path.is_file():
+    path = next((p for p in segmenter_paths(model) if p.is_file()), None)
+    if path is None:
         return None
     try:
         import onnxruntime  # noqa: F401

@@ -1,9 +1,16 @@
 """Streaming segmentation: a live stream of landmark frames -> one prediction per sign.
 
-A pure state machine with no I/O (the web page's ``StreamSegmenter`` in
-``islr/serving/static/pipeline.js`` runs the same algorithm with the same settings).
+Pure state machines with no I/O (the web page's ``StreamSegmenter``, ``TagDecoder`` and
+``LearnedSegmenter`` in ``islr/serving/static/pipeline.js`` run the same algorithms with the same
+settings).
 
-The algorithm, per frame at time ``t`` (seconds):
+Two trackers find the signs, chosen by the ``segmenter`` setting. ``"learned"``
+(:class:`LearnedTracker` + :class:`TagDecoder`): the segmenter model
+(:mod:`islr.models.segmenter`, shipped as ``NAME.segmenter.onnx`` beside the classifier) tags
+every frame O/B/I with a few frames of lookahead, and the decoder turns the tags into signs, also
+when one follows another with no rest between them. ``"heuristic"`` (:class:`SegmentTracker`,
+also the fallback when no segmenter model is loaded): a sign ends only when the hands rest still
+or vanish. The heuristic's algorithm, per frame at time ``t`` (seconds):
 
 1. **Activity.** The frame is *active* when at least one hand is detected and the hands are
    moving: over the frames of the last ``still_seconds``, the bounding box of some hand's wrist
@@ -15,7 +22,7 @@ The algorithm, per frame at time ``t`` (seconds):
    ``max_sign_seconds`` (a sliding cut for endless signing). On closing, trailing inactive frames
    are dropped (the sign ends at its last active frame); a segment shorter than
    ``min_sign_seconds`` is noise.
-3. **Events.** While a segment is open and lasted at least ``min_sign_seconds``, every
+3. **Events** (either tracker). While a segment is open and lasted at least ``min_sign_seconds``, every
    ``partial_every``-th active frame the segment so far is classified: a ``partial`` event with the
    top signs. A closed segment is classified once: a ``sign`` event when the best probability
    reaches ``threshold``, else an ``unknown`` event (a segment that is not a known sign: the

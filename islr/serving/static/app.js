@@ -2,12 +2,14 @@
 // model's layout -> classifier (onnxruntime-web in the browser, or the server over a WebSocket)
 // -> top-3 signs and a running transcript. All files come from this server (static/vendor/).
 import {
+  LearnedSegmenter,
   StreamSegmenter,
   aspectCorrected,
   frameFromResults,
   frameSummary,
   layoutInfo,
   modelInput,
+  segmenterInput,
   softmax,
   streamConfig,
   streamEvent,
@@ -54,6 +56,7 @@ const state = {
   segment: "no sign",
   activity: "resting", // resting | signing
   stream: null, // the segmenter's settings in use (from GET /v1/model)
+  segmenterKind: null, // learned | heuristic: which segments the in-browser path
   holisticMs: [],
   modelMs: [],
   delaysMs: [],
@@ -71,6 +74,7 @@ let info = null;
 let classifier = null;
 let server = null;
 let segmenter = null; // in-browser path; its settings come from GET /v1/model
+let tagger = null; // the learned segmenter's model (BrowserTagger), when the server has one
 let cameraStream = null;
 let loopToken = 0;
 
@@ -252,6 +256,53 @@ function drawSkeleton(results, width, height) {
 
 // ---------------------------------------------------------------------------- classifiers
 
+/**
+ * The learned sign segmenter (GET /v1/segmenter.onnx) in onnxruntime-web: the last `window` frames
+ * -> the O/B/I probabilities of the frame `lookahead` back (as islr.inference.segmenter).
+ */
+class BrowserTagger {
+  static async create(spec) {
+    const ort = window.ort;
+    const response = await fetch(new URL(spec.url.replace(/^\//, ""), document.baseURI));
+    if (!response.ok) throw new Error(`GET ${spec.url}: HTTP ${response.status}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+    return new BrowserTagger(ort, session, spec);
+  }
+
+  constructor(ort, session, spec) {
+    this.ort = ort;
+    this.session = session;
+    this.spec = spec;
+    this.tag = (frames) => this.run(frames);
+  }
+
+  async run(frames) {
+    const { n_coords: nCoords, input, output } = this.spec;
+    const data = segmenterInput(frames, info.nPoints, meta.n_coords, nCoords);
+    const tensor = new this.ort.Tensor("float32", data, [1, frames.length, info.nPoints, nCoords]);
+    const out = (await this.session.run({ [input]: tensor }))[output].data;
+    return Array.from(out.subarray(out.length - 3));
+  }
+}
+
+/**
+ * The in-browser path's segmenter: the learned one when the served settings choose it and the
+ * server serves it for this layout, else the heuristic (with ?infer=server the server segments).
+ */
+async function setUpSegmenter() {
+  const spec = meta.segmenter;
+  const sameLayout = spec && JSON.stringify(spec.layout.parts) === JSON.stringify(meta.layout.parts);
+  if (state.inferMode === "browser" && state.stream.segmenter === "learned" && spec && sameLayout) {
+    tagger = await BrowserTagger.create(spec);
+    state.segmenterKind = "learned";
+    return new LearnedSegmenter(state.stream, spec.window, spec.lookahead);
+  }
+  tagger = null;
+  state.segmenterKind = "heuristic";
+  return new StreamSegmenter(state.stream);
+}
+
 /** The exported ONNX model run by onnxruntime-web (wasm backend, files served from vendor/). */
 class BrowserClassifier {
   static async create(url) {
@@ -385,7 +436,7 @@ async function handleResults(results, frameInfo) {
   if (state.inferMode === "server") {
     server.send(raw, t, t0, width, height);
   } else {
-    const action = segmenter.push(frame, frameSummary(frame, info, meta.n_coords), t);
+    const action = await segmenter.push(frame, frameSummary(frame, info, meta.n_coords), t, tagger?.tag);
     await runAction(action, t0);
   }
   updateStats(performance.now());
@@ -711,9 +762,9 @@ async function main() {
     info = layoutInfo(meta.layout);
     // The server's segmenter settings (the model's, or `islr serve --threshold`): one behaviour.
     state.stream = streamConfig(meta.stream, options.threshold === null ? {} : { threshold: options.threshold });
-    segmenter = new StreamSegmenter(state.stream);
     state.model = { name: meta.model, labels: meta.labels.length, layout: info.name, seqLen: meta.seq_len };
     await setUpClassifier();
+    segmenter = await setUpSegmenter(); // after the classifier, which set onnxruntime-web up
     setStatus("Loading MediaPipe Holistic (about 30 MB)…");
     await setUpHolistic();
   } catch (e) {

@@ -133,13 +133,20 @@ export const STREAM_SETTINGS = [
   "partial_every", // classify the running segment every this many active frames
   "top_k", // signs listed in partial, sign and unknown events
   "time_eps", // slack of every duration comparison (frame times are sums of 1/fps)
+  // the learned segmenter's decoder (TagDecoder), used when "segmenter" is "learned"
+  "sign_threshold", // P(B) + P(I) from which a frame is inside a sign
+  "begin_threshold", // P(B) from which a new sign begins (rising edge)
+  "out_seconds", // this long outside any sign ends the sign
+  "context_seconds", // frames before a tagged sign also classified
 ];
+export const SEGMENTERS = ["heuristic", "learned"]; // the "segmenter" setting
 
 /** The settings of a /v1/model answer, checked; `overrides` (e.g. {threshold}) go on top. */
 export function streamConfig(stream, overrides = {}) {
   if (!stream || typeof stream !== "object") throw new Error('the model info has no "stream" settings');
   const config = { ...stream, ...overrides };
   const bad = STREAM_SETTINGS.filter((k) => typeof config[k] !== "number" || !Number.isFinite(config[k]));
+  if (!SEGMENTERS.includes(config.segmenter)) bad.push("segmenter");
   if (bad.length) throw new Error(`the stream settings lack or misstate ${bad.join(", ")}`);
   return config;
 }
@@ -252,4 +259,159 @@ export class StreamSegmenter {
     }
     return { kind: "final", frames, start, end };
   }
+}
+
+const TAG_B = 1;
+const TAG_I = 2;
+
+/**
+ * The learned segmenter's decoder (islr.inference.streaming.TagDecoder, setting for setting): one
+ * frame's O/B/I probabilities in, StreamSegmenter's actions out. A frame is inside a sign when
+ * P(B) + P(I) >= sign_threshold; a rising P(B) >= begin_threshold inside a sign that lasted
+ * min_sign_seconds begins the next one; out_seconds outside (or max_sign_seconds) ends it.
+ */
+export class TagDecoder {
+  constructor(config) {
+    this.config = streamConfig(config);
+    this.reset();
+  }
+
+  reset() {
+    this.segment = null; // {frames, times, start, lastIn, inFrames}
+    this.resting = true;
+    this.wasBegin = false;
+    this.before = []; // recent {frame, t} outside a sign: the context of the next one
+  }
+
+  push(frame, probs, t) {
+    const cfg = this.config;
+    const eps = cfg.time_eps;
+    const inside = probs[TAG_B] + probs[TAG_I] >= cfg.sign_threshold;
+    const begin = probs[TAG_B] >= cfg.begin_threshold;
+    const rising = begin && !this.wasBegin;
+    this.wasBegin = begin;
+    const seg = this.segment;
+    if (!seg) {
+      if (inside) {
+        this.open(frame, t, true);
+        return null;
+      }
+      this.before.push({ frame, t });
+      while (this.before.length && t - this.before[0].t > cfg.context_seconds) this.before.shift();
+      if (this.resting) return null;
+      this.resting = true;
+      return { kind: "rest" };
+    }
+    if (inside && rising && t - seg.start >= cfg.min_sign_seconds - eps) {
+      const action = this.close(false);
+      this.open(frame, t, false); // no frames of the sign before as its context
+      return action;
+    }
+    seg.frames.push(frame);
+    seg.times.push(t);
+    if (inside) {
+      seg.lastIn = t;
+      seg.inFrames += 1;
+    } else if (t - seg.lastIn >= cfg.out_seconds - eps) {
+      return this.close(true);
+    }
+    if (t - seg.start >= cfg.max_sign_seconds - eps) return this.close(true);
+    if (inside && t - seg.start >= cfg.min_sign_seconds - eps && seg.inFrames % cfg.partial_every === 0) {
+      return { kind: "partial", frames: seg.frames.slice() };
+    }
+    return null;
+  }
+
+  open(frame, t, context) {
+    const cfg = this.config;
+    const lead = context ? this.before.filter((b) => t - b.t <= cfg.context_seconds + cfg.time_eps) : [];
+    this.before = [];
+    this.resting = false;
+    this.segment = {
+      frames: [...lead.map((b) => b.frame), frame],
+      times: [...lead.map((b) => b.t), t],
+      start: t,
+      lastIn: t,
+      inFrames: 1,
+    };
+  }
+
+  flush() {
+    return this.segment ? this.close(true) : null;
+  }
+
+  close(context) {
+    const seg = this.segment;
+    this.segment = null;
+    const cfg = this.config;
+    const until = seg.lastIn + (context ? cfg.context_seconds : 0) + cfg.time_eps;
+    const n = seg.times.filter((t) => t <= until).length;
+    if (seg.lastIn - seg.start < cfg.min_sign_seconds - cfg.time_eps) {
+      this.resting = true;
+      return { kind: "rest" };
+    }
+    return { kind: "final", frames: seg.frames.slice(0, n), start: seg.start, end: seg.lastIn };
+  }
+}
+
+/**
+ * StreamSegmenter's interface over the learned segmenter (islr.inference.streaming.LearnedTracker):
+ * push(frame, summary, t, tag) keeps the last `window` frames, and once `lookahead` frames are
+ * there asks `tag(frames)` (the segmenter model on them; may return a Promise) for their O/B/I
+ * probabilities, whose last row tags the frame `lookahead` back, which TagDecoder takes.
+ */
+export class LearnedSegmenter {
+  constructor(config, window, lookahead) {
+    this.decoder = new TagDecoder(config);
+    this.config = this.decoder.config;
+    this.window = window;
+    this.lookahead = lookahead;
+    this.reset();
+  }
+
+  reset() {
+    this.decoder.reset();
+    this.frames = [];
+    this.times = [];
+  }
+
+  /** The frames to tag after `frame` arrived at t, or null while fewer than lookahead + 1. */
+  observe(frame, t) {
+    this.frames.push(frame);
+    this.times.push(t);
+    const keep = Math.max(this.window, this.lookahead + 1);
+    if (this.frames.length > keep) {
+      this.frames.shift();
+      this.times.shift();
+    }
+    if (this.frames.length <= this.lookahead) return null;
+    return this.frames.slice(-this.window);
+  }
+
+  /** The last row of the tags of observe()'s frames -> the decoder's action for its frame. */
+  decode(probs) {
+    const k = this.frames.length - 1 - this.lookahead;
+    return this.decoder.push(this.frames[k], probs, this.times[k]);
+  }
+
+  async push(frame, summary, t, tag) {
+    const frames = this.observe(frame, t);
+    return frames ? this.decode(await tag(frames)) : null;
+  }
+
+  flush() {
+    return this.decoder.flush();
+  }
+}
+
+/** Frames of nCoordsIn values per point -> the segmenter's [frames, nPoints, nCoordsOut] input. */
+export function segmenterInput(frames, nPoints, nCoordsIn, nCoordsOut) {
+  const out = new Float32Array(frames.length * nPoints * nCoordsOut).fill(NaN);
+  const c = Math.min(nCoordsIn, nCoordsOut);
+  frames.forEach((frame, f) => {
+    for (let p = 0; p < nPoints; p++) {
+      for (let k = 0; k < c; k++) out[(f * nPoints + p) * nCoordsOut + k] = frame[p * nCoordsIn + k];
+    }
+  });
+  return out;
 }
