@@ -213,3 +213,38 @@ def test_video_file_landmarks_match_python_extraction(browser, base_url, fixture
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max())
     return e / e.sum()
+
+
+def test_the_page_segments_with_the_learned_segmenter_when_one_is_served(
+    browser, fixture_model, tmp_path
+):
+    """A segmenter beside the model (the shipped hands_pose75 one, beside the holistic136 fixture
+    classifier): the page fetches /v1/segmenter.onnx, tags the webcam's frames with it in
+    onnxruntime-web (its points gathered from the page's layout) and segments with the served
+    decoder settings."""
+    import shutil
+
+    from islr.pretrained import PRETRAINED_DIR
+
+    model = tmp_path / "fixture-model.onnx"
+    shutil.copyfile(fixture_model.onnx_path, model)
+    shutil.copyfile(
+        PRETRAINED_DIR / "include50.segmenter.onnx", tmp_path / "fixture-model.segmenter.onnx"
+    )
+    served = type(fixture_model)(model, fixture_model.metadata)
+    with serve(page_app(served)) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        log = RequestLog()
+        log.attach(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "?threshold=0")
+        wait_for(page, "window.islrState?.framesTagged >= 30", 120, "30 frames tagged")
+        state = page.evaluate("({...islrState})")
+        context.close()
+    assert state["phase"] == "ready" and state["inferMode"] == "browser", state.get("error")
+    assert state["segmenterKind"] == "learned"
+    assert state["stream"]["segmenter"] == "learned"
+    assert any(u.endswith("/v1/segmenter.onnx") for u in log.urls)
+    assert log.failed == [] and log.non_local() == [] and errors == []

@@ -399,7 +399,11 @@ def test_js_and_python_learned_segmenters_give_the_same_events(tmp_path: Path) -
                 "calls": calls,
                 "stream": config.to_dict(),
                 "layout": get_layout("hands_pose75").to_dict(),
-                "segmenter": {"window": tagger.window, "lookahead": tagger.lookahead},
+                "segmenter": {
+                    "window": tagger.window,
+                    "lookahead": tagger.lookahead,
+                    "layout": tagger.layout.to_dict(),
+                },
             }
         )
     )
@@ -415,10 +419,11 @@ def test_js_and_python_learned_segmenters_give_the_same_events(tmp_path: Path) -
         const info = P.layoutInfo(rec.layout);
         const config = P.streamConfig(rec.stream);
         const seg = new P.LearnedSegmenter(config, rec.segmenter.window, rec.segmenter.lookahead);
+        const rows = P.rowMap(info, P.layoutInfo(rec.segmenter.layout));
         const tag = async (frames) => {{
-          const data = P.segmenterInput(frames, info.nPoints, 3, 2);
+          const data = P.segmenterInput(frames, rows, 3, 2);
           const out = await session.run({{
-            landmarks: new ort.Tensor("float32", data, [1, frames.length, info.nPoints, 2]) }});
+            landmarks: new ort.Tensor("float32", data, [1, frames.length, rows.length, 2]) }});
           const tags = out.tags.data;
           return Array.from(tags.subarray(tags.length - 3));
         }};

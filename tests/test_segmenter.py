@@ -216,3 +216,29 @@ def test_segmenter_training_learns_to_split_back_to_back_signs(tmp_path):
     heuristic_ser = sign_error_rate(truths, heuristic)
     assert heuristic_ser > 0.25, heuristic_ser  # with no rest between, it merges signs
     assert learned_ser <= 0.4 * heuristic_ser, (learned_ser, heuristic_ser)
+
+
+@pytest.mark.slow
+def test_islr_train_segmenter_writes_a_segmenter_the_engine_finds(tmp_path):
+    need_torch()
+    from typer.testing import CliRunner
+
+    from islr.cli import build_app
+    from islr.datasets.synthetic import write_synthetic_cache
+    from islr.errors import ConfigError
+    from islr.inference import Engine
+    from islr.training.segmenter import load_segmenter_config
+    from tests.test_inference_support import tiny_run
+
+    write_synthetic_cache(tmp_path / "cache", n_classes=3, per_class=2, n_signers=2, val_signers=1)
+    args = ["train-segmenter", "--data", str(tmp_path / "cache"), "--out", str(tmp_path / "seg")]
+    args += ["--steps", "2", "--set", f"model.layout={LAYOUT}", "--set", "model.channels=8"]
+    result = CliRunner().invoke(build_app(), args)
+    assert result.exit_code == 0, result.output
+    assert "2 steps" in result.output
+    run = tiny_run(tmp_path / "run")  # a classifier run folder: its segmenter.onnx is found
+    (tmp_path / "seg" / "segmenter.onnx").rename(run / "segmenter.onnx")
+    engine = Engine.load(run)
+    assert engine.segmenter is not None and engine.stream.segmenter == "learned"
+    with pytest.raises(ConfigError, match="unknown keys"):
+        load_segmenter_config(None, ["model.chanels=8"])

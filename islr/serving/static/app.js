@@ -9,6 +9,7 @@ import {
   frameSummary,
   layoutInfo,
   modelInput,
+  rowMap,
   segmenterInput,
   softmax,
   streamConfig,
@@ -57,6 +58,7 @@ const state = {
   activity: "resting", // resting | signing
   stream: null, // the segmenter's settings in use (from GET /v1/model)
   segmenterKind: null, // learned | heuristic: which segments the in-browser path
+  framesTagged: 0, // frames the learned segmenter tagged
   holisticMs: [],
   modelMs: [],
   delaysMs: [],
@@ -274,26 +276,27 @@ class BrowserTagger {
     this.ort = ort;
     this.session = session;
     this.spec = spec;
+    this.rows = rowMap(info, layoutInfo(spec.layout)); // the page's frames -> its points
     this.tag = (frames) => this.run(frames);
   }
 
   async run(frames) {
     const { n_coords: nCoords, input, output } = this.spec;
-    const data = segmenterInput(frames, info.nPoints, meta.n_coords, nCoords);
-    const tensor = new this.ort.Tensor("float32", data, [1, frames.length, info.nPoints, nCoords]);
+    const data = segmenterInput(frames, this.rows, meta.n_coords, nCoords);
+    const tensor = new this.ort.Tensor("float32", data, [1, frames.length, this.rows.length, nCoords]);
     const out = (await this.session.run({ [input]: tensor }))[output].data;
+    state.framesTagged += 1;
     return Array.from(out.subarray(out.length - 3));
   }
 }
 
 /**
  * The in-browser path's segmenter: the learned one when the served settings choose it and the
- * server serves it for this layout, else the heuristic (with ?infer=server the server segments).
+ * server serves it, else the heuristic (with ?infer=server the server segments).
  */
 async function setUpSegmenter() {
   const spec = meta.segmenter;
-  const sameLayout = spec && JSON.stringify(spec.layout.parts) === JSON.stringify(meta.layout.parts);
-  if (state.inferMode === "browser" && state.stream.segmenter === "learned" && spec && sameLayout) {
+  if (state.inferMode === "browser" && state.stream.segmenter === "learned" && spec) {
     tagger = await BrowserTagger.create(spec);
     state.segmenterKind = "learned";
     return new LearnedSegmenter(state.stream, spec.window, spec.lookahead);

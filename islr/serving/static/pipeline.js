@@ -404,14 +404,23 @@ export class LearnedSegmenter {
   }
 }
 
-/** Frames of nCoordsIn values per point -> the segmenter's [frames, nPoints, nCoordsOut] input. */
-export function segmenterInput(frames, nPoints, nCoordsIn, nCoordsOut) {
-  const out = new Float32Array(frames.length * nPoints * nCoordsOut).fill(NaN);
+/** For each point of layout `to` (a layoutInfo), its row in layout `from`, or -1 if absent. */
+export function rowMap(from, to) {
+  return to.parts.flatMap((part) => part.indices.map((index) => layoutRow(from, part.component, index)));
+}
+
+/**
+ * Frames (nCoordsIn values per point of their layout) -> the segmenter's input [frames, points,
+ * nCoordsOut], its points gathered by `rows` (rowMap; NaN where absent), as Python's to_layout.
+ */
+export function segmenterInput(frames, rows, nCoordsIn, nCoordsOut) {
+  const out = new Float32Array(frames.length * rows.length * nCoordsOut).fill(NaN);
   const c = Math.min(nCoordsIn, nCoordsOut);
   frames.forEach((frame, f) => {
-    for (let p = 0; p < nPoints; p++) {
-      for (let k = 0; k < c; k++) out[(f * nPoints + p) * nCoordsOut + k] = frame[p * nCoordsIn + k];
-    }
+    rows.forEach((row, p) => {
+      if (row < 0) return;
+      for (let k = 0; k < c; k++) out[(f * rows.length + p) * nCoordsOut + k] = frame[row * nCoordsIn + k];
+    });
   });
   return out;
 }
