@@ -43,7 +43,7 @@ from islr.datasets.include import label_key  # noqa: E402
 from islr.evaluation.streams import align  # noqa: E402
 from islr.features.streams import Stream, StreamRecipe, build_stream  # noqa: E402
 from islr.inference import Engine, StreamSegmenter  # noqa: E402
-from islr.inference.segmenter import SegmenterModel, find_segmenter, merged_stream  # noqa: E402
+from islr.inference.segmenter import SegmenterModel, merged_stream  # noqa: E402
 from islr.landmarks import LandmarkCache  # noqa: E402
 from islr.training.segmenter import load_clips  # noqa: E402
 
@@ -153,10 +153,11 @@ def main() -> None:
     args = p.parse_args()
 
     engine = Engine.load(args.model, threads=1)
+    # the one given, else the one beside the model (Engine.load found it)
     tagger = (
         SegmenterModel.load(args.segmenter, engine.model_layout)
         if args.segmenter
-        else find_segmenter(args.model, engine.model_layout)
+        else engine.segmenter
     )
     if tagger is None:
         sys.exit("no segmenter: give --segmenter FILE")

@@ -9,14 +9,22 @@ from islr.inference.export import (
     onnx_bytes_from_checkpoint,
     read_onnx_metadata,
 )
-from islr.inference.streaming import SegmentTracker, StreamConfig, StreamSegmenter
+from islr.inference.streaming import (
+    LearnedTracker,
+    SegmentTracker,
+    StreamConfig,
+    StreamSegmenter,
+    TagDecoder,
+)
 
 __all__ = [
     "Engine",
     "ExportResult",
+    "LearnedTracker",
     "SegmentTracker",
     "StreamConfig",
     "StreamSegmenter",
+    "TagDecoder",
     "export_onnx",
     "model_metadata",
     "onnx_bytes_from_checkpoint",
