@@ -23,7 +23,6 @@ jitters or waves there, and comes back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -74,9 +73,6 @@ class Stream:
     tags: np.ndarray
     signs: list[SignTruth]
     fps: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"fps": self.fps, "signs": [vars(s) for s in self.signs]}
 
 
 def _shoulders(layout: Layout) -> tuple[int, int] | None:
