@@ -5,6 +5,8 @@ depthwise temporal convolutions, and a few attention blocks relate distant frame
 ``conv_blocks`` convolution blocks followed by one Transformer block; the head pools over time.
 
     features (B, L, F) -> Linear -> [ConvBlock x k -> TransformerBlock] x stages -> pool -> logits
+
+The pooled features (``pooled``) are the model's sign embedding.
 """
 
 from __future__ import annotations
@@ -116,7 +118,13 @@ class ConvTransformer(nn.Module):
         self.head_dropout = nn.Dropout(head_dropout)
         self.head = nn.Linear(2 * dim, n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features ``(B, 2 * dim)`` (concat of mean and max over time)."""
         x = self.norm(self.blocks(self.stem(x)))
-        pooled = torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=1)
+        return torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=1)
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.head(self.head_dropout(pooled))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.pooled(x))

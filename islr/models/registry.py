@@ -1,9 +1,11 @@
 """Models register by name; ``create_model(name, ...)`` builds one (the timm way, kept small).
 
 A backbone is registered with the decorator on its class or builder function, together with a
-tiny configuration for the tests, which are parametrised over every registered model. Every
-module of this package is imported on first use of the registry, so a new architecture is one
-new file: no import list to update.
+tiny configuration for the tests. Besides ``forward(features) -> logits`` it has
+``pooled(features) -> (B, D)`` (the features that feed its head: the sign embedding) and
+``classify(pooled) -> logits``, with ``forward = classify . pooled``. The tests are parametrised over every registered model.
+Every module of this package is imported on first use of the registry, so a new architecture is
+one new file: no import list to update.
 """
 
 from __future__ import annotations

@@ -37,7 +37,13 @@ class SeedTransformer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(width, n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features ``(B, width)`` (mean over time)."""
         x = self.embed(x) + self.position[:, : x.shape[1]]
-        x = self.encoder(x)
-        return self.head(self.dropout(x.mean(dim=1)))
+        return self.encoder(x).mean(dim=1)
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(pooled))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.pooled(x))
