@@ -47,7 +47,7 @@ def test_every_model_gets_seq_len_only_if_it_takes_it(name):
 
 
 @pytest.mark.parametrize("name", model_names())
-def test_every_model_embeds_what_feeds_its_head(name):
+def test_every_model_gives_its_logits_and_a_unit_embedding(name):
     torch.manual_seed(0)
     model = SignClassifier(
         ModelConfig(name, registered_model(name).test_kwargs),

@@ -2,7 +2,7 @@
 
 ``SignClassifier`` takes raw landmarks ``(B, seq_len, n_points, n_coords)`` (NaN = missing) and
 returns logits, so a checkpoint or an exported ONNX file needs nothing else to predict.
-``embed`` gives the sign embedding: the L2-normalised pooled features that feed the head, which
+``embed`` gives the sign embedding: the backbone's pooled features, L2-normalised, which
 nearest-prototype matching uses for signs the model was not trained on.
 """
 
@@ -54,13 +54,13 @@ class SignClassifier(nn.Module):
         return self.backbone(self.preprocess(landmarks))
 
     def embed(self, landmarks: torch.Tensor) -> torch.Tensor:
-        """The sign embedding ``(B, D)``: the unit-length pooled features."""
-        return F.normalize(self.backbone.pooled(self.preprocess(landmarks)), dim=-1)
+        """The sign embedding ``(B, D)``, unit length."""
+        return self.logits_and_embedding(landmarks)[1]
 
     def logits_and_embedding(self, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``forward`` and ``embed`` in one pass."""
-        pooled = self.backbone.pooled(self.preprocess(landmarks))
-        return self.backbone.classify(pooled), F.normalize(pooled, dim=-1)
+        logits, pooled = self.backbone.logits_and_embedding(self.preprocess(landmarks))
+        return logits, F.normalize(pooled, dim=-1)
 
 
 class LogitsAndEmbedding(nn.Module):

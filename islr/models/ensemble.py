@@ -40,12 +40,10 @@ class SignEnsemble(nn.Module):
     def logits_and_embedding(self, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``forward`` and ``embed`` in one pass."""
         features = self.preprocess(landmarks)
-        pooled = [b.pooled(features) for b in self.backbones]
-        logits = self._mean_log_probs(
-            [b.classify(p) for b, p in zip(self.backbones, pooled, strict=True)]
-        )
+        outputs = [b.logits_and_embedding(features) for b in self.backbones]
+        logits = self._mean_log_probs([logits for logits, _ in outputs])
         scale = 1 / math.sqrt(len(self.backbones))
-        return logits, torch.cat([F.normalize(p, dim=-1) * scale for p in pooled], dim=-1)
+        return logits, torch.cat([F.normalize(e, dim=-1) * scale for _, e in outputs], dim=-1)
 
     def _mean_log_probs(self, member_logits: list[torch.Tensor]) -> torch.Tensor:
         log_probs = torch.stack([torch.log_softmax(x, dim=-1) for x in member_logits])

@@ -2,8 +2,9 @@
 
 A backbone is registered with the decorator on its class or builder function, together with a
 tiny configuration for the tests. Besides ``forward(features) -> logits`` it has
-``pooled(features) -> (B, D)`` (the features that feed its head: the sign embedding) and
-``classify(pooled) -> logits``, with ``forward = classify . pooled``. The tests are parametrised over every registered model.
+``logits_and_embedding(features) -> (logits, (B, D))``: the same logits and a sign embedding
+(pooled features that carry over to signs the model was not trained on; the classifier
+normalises them). The tests are parametrised over every registered model.
 Every module of this package is imported on first use of the registry, so a new architecture is
 one new file: no import list to update.
 """
