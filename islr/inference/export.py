@@ -146,14 +146,17 @@ class ExportResult:
     metadata: dict[str, Any]
 
 
-def onnx_bytes_from_checkpoint(checkpoint: str | Path) -> bytes:
-    """Export a checkpoint (RUN_DIR or ``.pt``) to fp32 ONNX bytes with metadata."""
+def onnx_bytes_from_checkpoint(
+    checkpoint: str | Path, reference: EmbeddingReference | None = None
+) -> bytes:
+    """Export a checkpoint (RUN_DIR or ``.pt``) to fp32 ONNX bytes with metadata; ``reference``:
+    the embedding's calibration and known prototypes (default: what the checkpoint carries)."""
     require("torch", "exporting a checkpoint to ONNX")
     require("onnx", "exporting a checkpoint to ONNX")
     from islr.models import load_classifier
 
     model, spec = load_classifier(checkpoint)
-    return onnx_bytes_from_model(model, spec)
+    return onnx_bytes_from_model(model, spec, reference)
 
 
 def onnx_bytes_from_model(
@@ -269,14 +272,21 @@ def quantize_int8(fp32_bytes: bytes) -> bytes:
     return proto.SerializeToString()
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, int8: bool = False) -> ExportResult:
-    """Export ``checkpoint`` to ``out`` (written atomically); ``int8`` quantises dynamically."""
+def export_onnx(
+    checkpoint: str | Path,
+    out: str | Path,
+    int8: bool = False,
+    reference: EmbeddingReference | None = None,
+) -> ExportResult:
+    """Export ``checkpoint`` to ``out`` (written atomically); ``int8`` quantises dynamically;
+    ``reference``: the embedding's calibration and known prototypes (default: the checkpoint's,
+    see :func:`islr.inference.enroll.reference_from_samples`)."""
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise ModelError(f"{out}: the output file must end in .onnx")
     if out.is_dir():
         raise ModelError(f"{out} is a folder; give a file name like {out / 'model.onnx'}")
-    payload = onnx_bytes_from_checkpoint(checkpoint)
+    payload = onnx_bytes_from_checkpoint(checkpoint, reference)
     if int8:
         payload = quantize_int8(payload)
     atomic_write_bytes(out, payload)
