@@ -146,31 +146,18 @@ def test_calibration_fit_separates_a_simulated_new_sign():
 
 
 def _unseen_takes(n: int, start: int = 0, signer: int = 5):
-    """Performances of a synthetic sign that the synthetic run was not trained on."""
-    from islr.datasets.synthetic import generate_sign, make_signer, make_vocabulary
+    from tests.test_inference_support import unseen_synthetic_sign
 
-    sign = make_vocabulary(10, seed=0)[9]  # far from the trained signs in the embedding
-    return [
-        generate_sign(sign, make_signer(signer + i % 2, 0), np.random.default_rng([9, start + i]))
-        for i in range(n)
-    ]
+    return [unseen_synthetic_sign(start + i, signer + i % 2) for i in range(n)]
 
 
 @pytest.fixture(scope="module")
-def onnx_model(tmp_path_factory):
+def onnx_model():
     pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
     pytest.importorskip("onnx", reason="needs onnx, the [train] extra")
-    from islr.inference import Engine, export_onnx
-    from islr.inference.enroll import embed_entries, labelled_entries, reference_from_samples
-    from tests.test_inference_support import synthetic_run
+    from tests.test_inference_support import synthetic_onnx
 
-    run = synthetic_run()
-    engine = Engine.load(run, threads=1)
-    cache, entries = labelled_entries(run.parent / "cache", ("train",))
-    reference = reference_from_samples(embed_entries(engine, cache, entries), engine.known_labels)
-    path = tmp_path_factory.mktemp("model") / "model.onnx"
-    export_onnx(run, path, reference=reference)
-    return path
+    return synthetic_onnx()
 
 
 def test_enrol_persist_reload_recognise_remove(onnx_model, tmp_path):

@@ -34,6 +34,7 @@ INPUT_NAME = "landmarks"
 OUTPUT_NAME = "logits"
 EMBEDDING_NAME = "embedding"
 PROTOTYPES_KEY = "islr.known_prototypes"
+EXPORT_FORMAT = 2  # 2: the embedding output; part of cached exports' keys
 OPSET = 17
 RESAMPLE_RULE = "nearest-centre"
 _PRE_PROCESSED_KEY = "onnx.quant.pre_process"  # onnxruntime.quantization's marker
@@ -303,7 +304,7 @@ def cached_onnx_bytes(checkpoint: str | Path, cache_dir: str | Path | None = Non
         raise ModelError(f"{ckpt}: no such checkpoint (train one with `islr train`)")
     stat = ckpt.stat()
     key = hashlib.sha256(
-        f"{ckpt.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{__version__}".encode()
+        f"{ckpt.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{__version__}|{EXPORT_FORMAT}".encode()
     ).hexdigest()[:16]
     root = Path(cache_dir or os.environ.get("ISLR_CACHE", Path(tempfile.gettempdir()) / "islr"))
     cached = root / "onnx" / f"{key}.onnx"
