@@ -169,6 +169,22 @@ def serve(
         "the model's stream settings); a segment under it is 'unknown'.",
     ),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log requests."),
+    allow_enroll: bool = typer.Option(
+        False,
+        "--allow-enroll",
+        help="Let clients (the page's 'Add a sign') add, rename and remove signs through "
+        "/v1/vocabulary; the changes are written to the vocabulary file.",
+    ),
+    vocab: Path | None = typer.Option(
+        None,
+        "--vocab",
+        help="The vocabulary file of added signs (default: beside the model, X.vocab.json; "
+        "for a shipped model ./NAME.vocab.json).",
+    ),
+    max_takes: int = typer.Option(20, "--max-takes", min=1, help="Most takes per request."),
+    max_take_frames: int = typer.Option(
+        300, "--max-take-frames", min=1, help="Most frames per take."
+    ),
 ) -> None:
     """Serve the model: HTTP API, WebSocket stream and the web page (docs at /docs)."""
     import uvicorn
@@ -182,14 +198,23 @@ def serve(
         max_frames=max_frames,
         threads=threads or None,
         stream_overrides={} if threshold is None else {"threshold": threshold},
+        allow_enroll=allow_enroll,
+        vocabulary=vocab,
+        max_takes=max_takes,
+        max_take_frames=max_take_frames,
     )
     with user_errors():
         app = create_app(model, config)
     engine = app.state.islr.engine
+    added = len(engine.labels) - len(engine.known_labels)
     console.print(
-        f"serving {escape(str(model))} ({engine.backend}, {len(engine.labels)} signs) on "
-        f"http://{host}:{port}/  (API docs: /docs)"
+        f"serving {escape(str(model))} ({engine.backend}, {len(engine.labels)} signs"
+        f"{f', {added} added' if added else ''}) on http://{host}:{port}/  (API docs: /docs)"
     )
+    if allow_enroll:
+        console.print(
+            f"signs can be added; they are written to {escape(str(engine.vocabulary_file))}"
+        )
     missing = missing_web_assets()
     if missing:
         console.print(
