@@ -20,6 +20,20 @@ export function errorDetail(body, status) {
   return `HTTP ${status}`;
 }
 
+/** Why a GET /v1/vocabulary answer with allow_enroll false allows no writes, and what to do. */
+function writesOffText(vocabulary) {
+  if (vocabulary.embedding_dim === null || vocabulary.embedding_dim === undefined) {
+    return (
+      "This model has no sign embedding (exported by an older islr), so signs cannot be added " +
+      "to it: export it again with `islr export`."
+    );
+  }
+  return (
+    "Writes are off: this server was started without --allow-enroll, so takes can be recorded " +
+    "and checked but not saved. To add signs, restart it with `islr serve MODEL --allow-enroll`."
+  );
+}
+
 async function request(method, url, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
@@ -110,13 +124,7 @@ export class Enrolment {
     this.view.added = (answer.body.signs ?? [])
       .filter((s) => s.kind === "added" || (Array.isArray(s.prototypes) && s.prototypes.length))
       .map((s) => ({ label: s.label, kind: s.kind, examples: s.examples }));
-    this.setNotice(
-      this.view.allowEnroll
-        ? ""
-        : "Writes are off: this server was started without --allow-enroll, so takes can be " +
-            "recorded and checked but not saved. To add signs, restart it with " +
-            "`islr serve MODEL --allow-enroll`.",
-    );
+    this.setNotice(this.view.allowEnroll ? "" : writesOffText(answer.body));
     this.hooks.onVocabulary(answer.body);
     this.render();
     return answer.body;
