@@ -146,3 +146,71 @@ class DuplicateSignError(VocabularyError):
     def __init__(self, check: CheckResult):
         super().__init__(f"{check.label!r}: {check.reason}")
         self.check = check
+
+
+@dataclass
+class EnrolOutcome:
+    """What happened to one sign's takes."""
+
+    check: CheckResult
+    added: bool
+    source: str
+
+
+def known_label_for(label: str, known: list[str]) -> str:
+    """``label`` as the model writes it when it names a known sign (``thankyou`` and
+    ``thank you`` are one sign), else ``label``."""
+    from islr.datasets.include import label_key
+
+    by_key = {label_key(k): k for k in known}
+    return by_key.get(label_key(label), label)
+
+
+def enrol(
+    engine: Engine,
+    takes: dict[str, np.ndarray],
+    sources: dict[str, str],
+    force: bool = False,
+) -> list[EnrolOutcome]:
+    """Add each label's takes (unit embeddings ``(n, E)``) to ``engine``'s vocabulary, one label
+    after the other (so two new signs that are too close are flagged too); a flagged label is
+    skipped unless ``force``. The engine uses the result at once; nothing is written."""
+    outcomes = []
+    for label, embeddings in takes.items():
+        result = check_takes(engine, label, embeddings)
+        added = force or not result.flagged
+        if added:
+            engine.set_vocabulary(
+                engine.vocabulary.with_examples(label, embeddings, sources[label])
+            )
+        outcomes.append(EnrolOutcome(result, added, sources[label]))
+    return outcomes
+
+
+def write_model_with_vocabulary(model: str | Path, out: str | Path, vocab: Vocabulary) -> Path:
+    """``out`` (``.onnx`` or ``.pt``) = the model ``model`` (copied, or exported to ONNX from a
+    checkpoint) + ``vocab`` in ``out``'s vocabulary file; both written atomically. ``out`` may be
+    the model itself (only its vocabulary changes)."""
+    from islr.errors import ModelError
+    from islr.inference.vocabulary import save_vocabulary, vocabulary_path
+    from islr.landmarks import atomic_write_bytes
+    from islr.pretrained import resolve_model
+
+    out = Path(out)
+    source = resolve_model(model)
+    if source.is_dir():
+        source = source / "best.pt"
+    kind = out.suffix.lower()
+    if kind not in (".onnx", ".pt"):
+        raise ModelError(f"{out}: a model file ends in .onnx or .pt")
+    if out.exists() and out.resolve() == source.resolve():
+        return save_vocabulary(vocabulary_path(out), vocab)
+    if kind == source.suffix.lower():
+        atomic_write_bytes(out, source.read_bytes())
+    elif kind == ".onnx":
+        from islr.inference.export import onnx_bytes_from_checkpoint
+
+        atomic_write_bytes(out, onnx_bytes_from_checkpoint(source))
+    else:
+        raise ModelError(f"{out}: an ONNX model cannot become a checkpoint; give a .onnx name")
+    return save_vocabulary(vocabulary_path(out), vocab)

@@ -234,7 +234,12 @@ def prototype_of(embeddings: np.ndarray, dim: int) -> np.ndarray:
 
 def vocabulary_path(model: str | Path) -> Path:
     """Where a model's vocabulary lives: ``X.onnx`` / ``X.pt`` -> ``X.vocab.json``; a run folder
-    -> its ``best.vocab.json``."""
+    -> its ``best.vocab.json``; a shipped model's name (``include50``) -> ``./include50.vocab.json``
+    (never inside the installed package)."""
+    from islr.pretrained import is_pretrained_name
+
+    if is_pretrained_name(model):
+        return Path(f"{model}{VOCABULARY_SUFFIX}")
     model = Path(model)
     if model.is_dir():
         model = model / "best.pt"
