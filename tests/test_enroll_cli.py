@@ -88,7 +88,7 @@ def test_enroll_from_files_adds_examples_in_place_and_vocab_commands(model, tmp_
     r = islr("enroll", model, "--label", "wave", files[2], "--out", model)
     assert r.exit_code == 0, r.output
     sign = Engine.load(model).vocabulary.find("wave")
-    assert sign.examples == 3 and len(sign.prototypes) == 2
+    assert sign.examples == 3 and len(sign.prototypes) == 3
     assert [p["source"] for p in sign.provenance] == ["t0.npz, t1.npz", "t2.npz"]
 
     r = islr("vocab", "list", model, "--json")

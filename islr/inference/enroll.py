@@ -15,12 +15,12 @@ import numpy as np
 from islr.errors import DatasetError, VocabularyError
 from islr.inference.engine import Engine
 from islr.inference.vocabulary import (
+    Calibration,
     CheckResult,
     EmbeddingReference,
     Vocabulary,
     check_new_sign,
     class_prototypes,
-    fit_calibration,
 )
 from islr.landmarks import LandmarkCache, ManifestEntry
 
@@ -86,21 +86,26 @@ def choose_shots(
 
 
 def reference_from_samples(
-    samples: EmbeddedSamples, known: list[str], shots: int = 3, source: str = ""
+    samples: EmbeddedSamples,
+    known: list[str],
+    source: str = "",
+    calibration: Calibration | None = None,
 ) -> EmbeddingReference:
-    """Calibration, known-sign prototypes and duplicate threshold from labelled samples of the
-    known signs (the model's training data): see :func:`fit_calibration` and
-    :func:`duplicate_threshold`."""
+    """What a model carries for its vocabulary, from labelled samples of its known signs (its
+    training data): the known signs' prototypes, the duplicate threshold
+    (:func:`duplicate_threshold`) and ``calibration`` (default: :class:`Calibration`'s, chosen
+    by bench/bench_fewshot.py; fitting it on the training data by simulated enrolment,
+    :func:`~islr.inference.vocabulary.fit_calibration`, cost the known signs 12-30 points there,
+    because a trained sign's examples cluster far tighter than a new sign's)."""
     index = {label: i for i, label in enumerate(known)}
     keep = [i for i, label in enumerate(samples.labels) if label in index]
     if not keep:
         raise DatasetError("none of the samples has a sign the model knows")
     y = np.array([index[samples.labels[i]] for i in keep])
-    logits, embeddings = samples.logits[keep], samples.embeddings[keep]
-    calibration = fit_calibration(logits, embeddings, y, shots=shots)
+    embeddings = samples.embeddings[keep]
     prototypes = class_prototypes(embeddings, y, len(known))
     threshold = duplicate_threshold(embeddings, y, prototypes)
-    return EmbeddingReference(calibration, prototypes, threshold, source)
+    return EmbeddingReference(calibration or Calibration(), prototypes, threshold, source)
 
 
 def duplicate_threshold(
