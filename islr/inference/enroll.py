@@ -98,14 +98,26 @@ def reference_from_samples(
     :func:`~islr.inference.vocabulary.fit_calibration`, cost the known signs 12-30 points there,
     because a trained sign's examples cluster far tighter than a new sign's)."""
     index = {label: i for i, label in enumerate(known)}
-    keep = [i for i, label in enumerate(samples.labels) if label in index]
+    labels = [known_label_for(label, known) for label in samples.labels]  # "thankyou" = "thank you"
+    keep = [i for i, label in enumerate(labels) if label in index]
     if not keep:
         raise DatasetError("none of the samples has a sign the model knows")
-    y = np.array([index[samples.labels[i]] for i in keep])
+    y = np.array([index[labels[i]] for i in keep])
     embeddings = samples.embeddings[keep]
     prototypes = class_prototypes(embeddings, y, len(known))
     threshold = duplicate_threshold(embeddings, y, prototypes)
     return EmbeddingReference(calibration or Calibration(), prototypes, threshold, source)
+
+
+def reference_from_cache(
+    engine: Engine, cache_dir: str | Path, splits: tuple[str, ...] = ("train",)
+) -> EmbeddingReference:
+    """:func:`reference_from_samples` on the labelled samples of ``splits`` of a cache (the
+    model's training data)."""
+    cache, entries = labelled_entries(cache_dir, splits)
+    samples = embed_entries(engine, cache, entries)
+    source = f"{Path(cache_dir).name} ({'+'.join(splits)}, {len(entries)} samples)"
+    return reference_from_samples(samples, engine.known_labels, source)
 
 
 def duplicate_threshold(
