@@ -117,3 +117,17 @@ def test_enroll_from_files_adds_examples_in_place_and_vocab_commands(model, tmp_
     ]:  # fmt: skip
         r = islr(*args)
         assert r.exit_code == 2 and message in r.output, (args, r.output)
+
+
+def test_export_with_the_training_data_stores_the_known_prototypes(tmp_path):
+    from tests.test_inference_support import synthetic_run
+
+    run = synthetic_run()
+    r = islr("export", run, "--out", tmp_path / "m.onnx", "--data", run.parent / "cache")
+    assert r.exit_code == 0 and "stored" in r.output, r.output
+    engine = Engine.load(tmp_path / "m.onnx")
+    assert engine.reference.known_prototypes.shape == (3, engine.embedding_dim)
+    assert 0 < engine.reference.duplicate_similarity < 1
+    r = islr("export", run, "--out", tmp_path / "plain.onnx")
+    assert r.exit_code == 0 and "none" in r.output
+    assert Engine.load(tmp_path / "plain.onnx").reference.known_prototypes is None
