@@ -75,6 +75,11 @@ def test_limits_and_bad_input(model):
             ({"label": "w", "takes": []}, 422, ""),
             ({"label": "w", "takes": [{"frames": [[[1, 2, 3]]], "layout": "nope"}]}, 422, "nope"),
             ({"label": "w", "takes": [{"frames": [[[1, 2, 3]]]}]}, 422, "points"),
+            (
+                {"label": "w", "takes": [{"frames": [[None] * 136] * 5, "layout": "holistic136"}]},
+                422,
+                "no landmarks",
+            ),
         ]
         for body, status, message in cases:
             r = client.post("/v1/vocabulary", json=body)

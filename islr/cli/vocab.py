@@ -44,6 +44,9 @@ def enroll(
     (--data) or from recordings of one sign (--label NAME FILES...). A sign that already exists
     gets the examples added; a sign too close to another one is flagged and skipped (exit code 1)
     unless --force."""
+    import numpy as np
+
+    from islr.errors import InputError
     from islr.inference import Engine
     from islr.inference.enroll import enrol, known_label_for, write_model_with_vocabulary
 
@@ -59,6 +62,9 @@ def enroll(
             takes, sources = _takes_from_cache(engine, data, split, labels, shots, seed)
         else:
             seqs = [load_input(path, engine.layout) for path in inputs]
+            for path, seq in zip(inputs, seqs, strict=True):
+                if np.isnan(seq.data).all():
+                    raise InputError(f"{path}: no landmarks in any frame (nobody was detected)")
             name = known_label_for(label, engine.known_labels)
             takes = {name: engine.embed_batch(seqs)}
             sources = {name: ", ".join(p.name for p in inputs)}
