@@ -75,6 +75,11 @@ def test_limits_and_bad_input(model):
             ({"label": "w", "takes": []}, 422, ""),
             ({"label": "w", "takes": [{"frames": [[[1, 2, 3]]], "layout": "nope"}]}, 422, "nope"),
             ({"label": "w", "takes": [{"frames": [[[1, 2, 3]]]}]}, 422, "points"),
+            (
+                {"label": "w", "takes": [{"frames": [[None] * 136] * 5, "layout": "holistic136"}]},
+                422,
+                "no landmarks",
+            ),
         ]
         for body, status, message in cases:
             r = client.post("/v1/vocabulary", json=body)
@@ -99,14 +104,14 @@ def test_add_recognise_rename_remove_and_persist(model):
         assert r.status_code == 200, r.text
         sign = r.json()["sign"]
         assert sign["kind"] == "added" and sign["examples"] == 5
-        assert len(sign["prototypes"]) == 1 and sign["provenance"][0]["examples"] == 5
+        assert len(sign["prototypes"]) == 5 and sign["provenance"][0]["examples"] == 5
         # recognised at once
         predicted = [client.post("/v1/predict", json=q).json()["label"] for q in queries]
         assert predicted.count("wave") >= 3, predicted
         assert client.get("/v1/model").json()["labels"] == [*known, "wave"]
         # more examples of an existing sign
         r = client.post("/v1/vocabulary", json={"label": "wave", "takes": wave_takes(2, 60)})
-        assert r.json()["sign"]["examples"] == 7 and len(r.json()["sign"]["prototypes"]) == 2
+        assert r.json()["sign"]["examples"] == 7 and len(r.json()["sign"]["prototypes"]) == 7
         # the same sign again under another name is too close; forced, it is added
         again = {"label": "wave2", "takes": wave_takes(3, start=50)}
         r = client.post("/v1/vocabulary", json=again)

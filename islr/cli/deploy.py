@@ -111,8 +111,18 @@ def export(
     check: bool = typer.Option(
         True, "--check/--no-check", help="Compare ONNX Runtime with PyTorch on random input."
     ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="The model's training data (a landmark cache): stores its known signs' mean "
+        "embeddings in the file, so that a new sign too close to one of them is flagged.",
+    ),
+    data_splits: str = typer.Option(
+        "train", "--data-splits", help="The splits of --data the model was trained on."
+    ),
 ) -> None:
-    """Export a checkpoint to ONNX (opset 17, dynamic batch, input pipeline in the metadata)."""
+    """Export a checkpoint to ONNX (opset 17, dynamic batch, input pipeline in the metadata;
+    outputs "logits" and the sign embedding "embedding")."""
     from islr.errors import require
     from islr.inference import export_onnx
     from islr.pretrained import resolve_model
@@ -122,7 +132,15 @@ def export(
 
     with user_errors():
         run_dir = resolve_model(run_dir, kind="pt")
-        result = export_onnx(run_dir, out_path, int8=int8)
+        reference = None
+        if data is not None:
+            from islr.inference import Engine
+            from islr.inference.enroll import reference_from_cache
+
+            splits = tuple(x.strip() for x in data_splits.split(",") if x.strip())
+            engine = Engine.load(run_dir, vocabulary=False)
+            reference = reference_from_cache(engine, data, splits)
+        result = export_onnx(run_dir, out_path, int8=int8, reference=reference)
     meta = result.metadata
     table = Table(title="islr export", show_header=False)
     table.add_row("file", escape(str(result.path)))
@@ -134,6 +152,12 @@ def export(
             f"[batch, {meta['seq_len']}, {meta['n_points']}, {meta['n_coords']}] "
             f"({meta['layout']['name']})"
         ),
+    )
+    embedding = meta.get("embedding", {})
+    table.add_row(
+        "output 'embedding'",
+        f"{embedding.get('dim')}-d; known signs' prototypes: "
+        + ("stored" if embedding.get("known_prototypes") else "none (give --data to store them)"),
     )
     if check:
         table.add_row("max |logit diff| vs PyTorch", f"{_parity(run_dir, result.path):.2e}")

@@ -156,10 +156,11 @@ class Engine:
     def load(cls, path: str | Path, threads: int | None = None, vocabulary: bool = True) -> Engine:
         """A checkpoint (RUN_DIR or ``.pt``) runs in PyTorch; an ``.onnx`` file in ONNX Runtime;
         a shipped model's name (``include50``) is its ``.onnx`` file. The vocabulary beside the
-        model (``X.vocab.json``), if any, comes with it unless ``vocabulary`` is false."""
+        model (``X.vocab.json``, see :func:`~islr.inference.vocabulary.vocabulary_path`), if any,
+        comes with it unless ``vocabulary`` is false."""
         from islr.pretrained import resolve_model
 
-        path = resolve_model(path)
+        ref, path = path, resolve_model(path)
         if path.suffix.lower() == ".onnx":
             if not path.is_file():
                 raise ModelError(f"{path}: no such ONNX model (make one with `islr export`)")
@@ -172,7 +173,7 @@ class Engine:
             meta = model_metadata(backend.spec, embedding_dim=dim)
             engine = cls(backend, meta, str(path), embedding_reference(backend.spec))
         if vocabulary and engine.embedding_dim is not None:
-            engine.use_vocabulary_file(vocabulary_path(path))
+            engine.use_vocabulary_file(vocabulary_path(ref))
         return engine
 
     @classmethod
@@ -210,12 +211,12 @@ class Engine:
 
     def use_vocabulary_file(self, path: str | Path) -> None:
         """Load the vocabulary in ``path`` (none yet: an empty one) and remember the file."""
-        self.set_vocabulary(load_vocabulary(path, self._require_embedding()))
+        self.set_vocabulary(load_vocabulary(path, self.require_embedding()))
         self.vocabulary_file = Path(path)
 
     def set_vocabulary(self, vocab: Vocabulary) -> None:
         """Score with ``vocab`` from now on (one assignment: safe beside running predictions)."""
-        dim = self._require_embedding()
+        dim = self.require_embedding()
         if vocab.embedding_dim != dim:
             from islr.errors import VocabularyError
 
@@ -224,7 +225,7 @@ class Engine:
             )
         self.vocabulary = vocab
 
-    def _require_embedding(self) -> int:
+    def require_embedding(self) -> int:
         if self.embedding_dim is None:
             raise ModelError(
                 f"{self.source}: this model has no sign embedding (exported by an older islr); "
@@ -303,9 +304,9 @@ class Engine:
         if len(batch) == 0:
             return (
                 np.zeros((0, len(self.known_labels)), dtype=np.float32),
-                np.zeros((0, self._require_embedding()), dtype=np.float32),
+                np.zeros((0, self.require_embedding()), dtype=np.float32),
             )
-        self._require_embedding()
+        self.require_embedding()
         parts = [
             self._backend.logits_and_embedding(batch[i : i + PREDICT_CHUNK])
             for i in range(0, len(batch), PREDICT_CHUNK)
@@ -320,7 +321,7 @@ class Engine:
     def embed_batch(self, items: list[LandmarkSequence | np.ndarray]) -> np.ndarray:
         """Unit sign embeddings ``(B, E)`` of sequences or arrays (as :meth:`predict_batch`)."""
         if not items:
-            return np.zeros((0, self._require_embedding()), dtype=np.float32)
+            return np.zeros((0, self.require_embedding()), dtype=np.float32)
         return self.embed_prepared(np.stack([self.prepare(item) for item in items]))
 
     def classify_prepared(self, batch: np.ndarray) -> tuple[np.ndarray, list[str]]:

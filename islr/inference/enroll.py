@@ -15,12 +15,12 @@ import numpy as np
 from islr.errors import DatasetError, VocabularyError
 from islr.inference.engine import Engine
 from islr.inference.vocabulary import (
+    Calibration,
     CheckResult,
     EmbeddingReference,
     Vocabulary,
     check_new_sign,
     class_prototypes,
-    fit_calibration,
 )
 from islr.landmarks import LandmarkCache, ManifestEntry
 
@@ -86,21 +86,38 @@ def choose_shots(
 
 
 def reference_from_samples(
-    samples: EmbeddedSamples, known: list[str], shots: int = 3, source: str = ""
+    samples: EmbeddedSamples,
+    known: list[str],
+    source: str = "",
+    calibration: Calibration | None = None,
 ) -> EmbeddingReference:
-    """Calibration, known-sign prototypes and duplicate threshold from labelled samples of the
-    known signs (the model's training data): see :func:`fit_calibration` and
-    :func:`duplicate_threshold`."""
+    """What a model carries for its vocabulary, from labelled samples of its known signs (its
+    training data): the known signs' prototypes, the duplicate threshold
+    (:func:`duplicate_threshold`) and ``calibration`` (default: :class:`Calibration`'s, chosen
+    by bench/bench_fewshot.py; fitting it on the training data by simulated enrolment,
+    :func:`~islr.inference.vocabulary.fit_calibration`, cost the known signs 12-30 points there,
+    because a trained sign's examples cluster far tighter than a new sign's)."""
     index = {label: i for i, label in enumerate(known)}
-    keep = [i for i, label in enumerate(samples.labels) if label in index]
+    labels = [known_label_for(label, known) for label in samples.labels]  # "thankyou" = "thank you"
+    keep = [i for i, label in enumerate(labels) if label in index]
     if not keep:
         raise DatasetError("none of the samples has a sign the model knows")
-    y = np.array([index[samples.labels[i]] for i in keep])
-    logits, embeddings = samples.logits[keep], samples.embeddings[keep]
-    calibration = fit_calibration(logits, embeddings, y, shots=shots)
+    y = np.array([index[labels[i]] for i in keep])
+    embeddings = samples.embeddings[keep]
     prototypes = class_prototypes(embeddings, y, len(known))
     threshold = duplicate_threshold(embeddings, y, prototypes)
-    return EmbeddingReference(calibration, prototypes, threshold, source)
+    return EmbeddingReference(calibration or Calibration(), prototypes, threshold, source)
+
+
+def reference_from_cache(
+    engine: Engine, cache_dir: str | Path, splits: tuple[str, ...] = ("train",)
+) -> EmbeddingReference:
+    """:func:`reference_from_samples` on the labelled samples of ``splits`` of a cache (the
+    model's training data)."""
+    cache, entries = labelled_entries(cache_dir, splits)
+    samples = embed_entries(engine, cache, entries)
+    source = f"{Path(cache_dir).name} ({'+'.join(splits)}, {len(entries)} samples)"
+    return reference_from_samples(samples, engine.known_labels, source)
 
 
 def duplicate_threshold(
@@ -146,3 +163,71 @@ class DuplicateSignError(VocabularyError):
     def __init__(self, check: CheckResult):
         super().__init__(f"{check.label!r}: {check.reason}")
         self.check = check
+
+
+@dataclass
+class EnrolOutcome:
+    """What happened to one sign's takes."""
+
+    check: CheckResult
+    added: bool
+    source: str
+
+
+def known_label_for(label: str, known: list[str]) -> str:
+    """``label`` as the model writes it when it names a known sign (``thankyou`` and
+    ``thank you`` are one sign), else ``label``."""
+    from islr.datasets.include import label_key
+
+    by_key = {label_key(k): k for k in known}
+    return by_key.get(label_key(label), label)
+
+
+def enrol(
+    engine: Engine,
+    takes: dict[str, np.ndarray],
+    sources: dict[str, str],
+    force: bool = False,
+) -> list[EnrolOutcome]:
+    """Add each label's takes (unit embeddings ``(n, E)``) to ``engine``'s vocabulary, one label
+    after the other (so two new signs that are too close are flagged too); a flagged label is
+    skipped unless ``force``. The engine uses the result at once; nothing is written."""
+    outcomes = []
+    for label, embeddings in takes.items():
+        result = check_takes(engine, label, embeddings)
+        added = force or not result.flagged
+        if added:
+            engine.set_vocabulary(
+                engine.vocabulary.with_examples(label, embeddings, sources[label])
+            )
+        outcomes.append(EnrolOutcome(result, added, sources[label]))
+    return outcomes
+
+
+def write_model_with_vocabulary(model: str | Path, out: str | Path, vocab: Vocabulary) -> Path:
+    """``out`` (``.onnx`` or ``.pt``) = the model ``model`` (copied, or exported to ONNX from a
+    checkpoint) + ``vocab`` in ``out``'s vocabulary file; both written atomically. ``out`` may be
+    the model itself (only its vocabulary changes)."""
+    from islr.errors import ModelError
+    from islr.inference.vocabulary import save_vocabulary, vocabulary_path
+    from islr.landmarks import atomic_write_bytes
+    from islr.pretrained import resolve_model
+
+    out = Path(out)
+    source = resolve_model(model)
+    if source.is_dir():
+        source = source / "best.pt"
+    kind = out.suffix.lower()
+    if kind not in (".onnx", ".pt"):
+        raise ModelError(f"{out}: a model file ends in .onnx or .pt")
+    if out.exists() and out.resolve() == source.resolve():
+        return save_vocabulary(vocabulary_path(out), vocab)
+    if kind == source.suffix.lower():
+        atomic_write_bytes(out, source.read_bytes())
+    elif kind == ".onnx":
+        from islr.inference.export import onnx_bytes_from_checkpoint
+
+        atomic_write_bytes(out, onnx_bytes_from_checkpoint(source))
+    else:
+        raise ModelError(f"{out}: an ONNX model cannot become a checkpoint; give a .onnx name")
+    return save_vocabulary(vocabulary_path(out), vocab)

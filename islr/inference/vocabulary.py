@@ -1,16 +1,17 @@
 """A vocabulary that grows without retraining: signs added from a few takes, matched by embedding.
 
 A model = the trained network (its K known signs, scored by its head) + a vocabulary of added
-signs, each with one or more unit prototypes (the renormalised mean embedding of the takes of one
-enrolment) and where its examples came from. Scoring (the same in the web page's JavaScript)::
+signs, each with its unit prototypes (one per take: the take's embedding, so matching is by the
+nearest take, which beat the takes' mean on INCLUDE-50, see bench/bench_fewshot.py) and where its
+examples came from. Scoring (the same in the web page's JavaScript)::
 
     L = log_softmax(logits)                     over the K known signs
     s_j = a * max_p (e . p) + b                 an added sign j, prototypes p
     L_c = max(L_c, a * max_p (e . p) + b)       a known sign c that also got added examples
     probabilities = softmax([L ; s])            labels: known (model order), then added
 
-``a, b`` (:class:`Calibration`) put the two kinds of score on one scale; they are fitted by
-simulating enrolment of known signs on the model's training data (:func:`fit_calibration`).
+``a, b`` (:class:`Calibration`) put the two kinds of score on one scale; the default was chosen on
+INCLUDE-50 by bench/bench_fewshot.py (see :class:`Calibration`).
 The vocabulary lives beside the model (``X.onnx`` -> ``X.vocab.json``), written atomically.
 Only NumPy here: the functions are pure and take embeddings, not models.
 """
@@ -37,10 +38,13 @@ MAX_LABEL_CHARS = 64
 @dataclass(frozen=True)
 class Calibration:
     """``score = scale * cosine + bias``: an added sign's log-score beside the known signs'
-    log-probabilities. The default was fitted on INCLUDE-50 (see :func:`fit_calibration`)."""
+    log-probabilities. The default gave the best 50-way top-1 on INCLUDE-50 with 10 signs held out
+    of training and added from 1, 3 or 5 examples (bench/bench_fewshot.py, 5 choices): a take
+    must be nearly identical (cosine >= -bias / scale) to outscore a confident known sign, and the
+    small scale lets the head's doubt count (signs it never saw leave it unsure)."""
 
-    scale: float = 25.0
-    bias: float = -20.0
+    scale: float = 1.5
+    bias: float = -1.5
 
     def to_dict(self) -> dict[str, float]:
         return {"scale": float(self.scale), "bias": float(self.bias)}
@@ -101,19 +105,19 @@ class Vocabulary:
     def with_examples(
         self, label: str, embeddings: np.ndarray, source: str, added: str | None = None
     ) -> Vocabulary:
-        """A vocabulary where ``label`` has one more prototype: the mean of ``embeddings``
-        ``(n, E)`` (a new sign, or more examples of an existing one)."""
+        """A vocabulary where ``label`` has the takes ``embeddings`` ``(n, E)`` as more
+        prototypes (a new sign, or more examples of an existing one)."""
         label = check_label(label)
-        prototype = prototype_of(embeddings, self.embedding_dim)
-        record = {"source": str(source), "added": added or now_iso(), "examples": len(embeddings)}
+        takes = unit_rows(embeddings, self.embedding_dim)
+        record = {"source": str(source), "added": added or now_iso(), "examples": len(takes)}
         old = self.find(label)
         if old is None:
-            sign = AddedSign(label, prototype[None], len(embeddings), (record,))
+            sign = AddedSign(label, takes, len(takes), (record,))
             return replace(self, signs=(*self.signs, sign))
         sign = AddedSign(
             label,
-            np.concatenate([old.prototypes, prototype[None]]),
-            old.examples + len(embeddings),
+            np.concatenate([old.prototypes, takes]),
+            old.examples + len(takes),
             (*old.provenance, record),
         )
         return replace(self, signs=tuple(sign if s.label == label else s for s in self.signs))
@@ -223,6 +227,14 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def unit_rows(embeddings: np.ndarray, dim: int) -> np.ndarray:
+    """Embeddings ``(n, dim)``, each scaled to unit length."""
+    e = np.asarray(embeddings, dtype=np.float32)
+    if e.ndim != 2 or e.shape[1] != dim or len(e) == 0 or not np.isfinite(e).all():
+        raise InputError(f"expected at least one finite {dim}-d embedding, got shape {e.shape}")
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
 def prototype_of(embeddings: np.ndarray, dim: int) -> np.ndarray:
     """The unit mean of embeddings ``(n, dim)``."""
     e = np.asarray(embeddings, dtype=np.float32)
@@ -234,7 +246,12 @@ def prototype_of(embeddings: np.ndarray, dim: int) -> np.ndarray:
 
 def vocabulary_path(model: str | Path) -> Path:
     """Where a model's vocabulary lives: ``X.onnx`` / ``X.pt`` -> ``X.vocab.json``; a run folder
-    -> its ``best.vocab.json``."""
+    -> its ``best.vocab.json``; a shipped model's name (``include50``) -> ``./include50.vocab.json``
+    (never inside the installed package)."""
+    from islr.pretrained import is_pretrained_name
+
+    if is_pretrained_name(model):
+        return Path(f"{model}{VOCABULARY_SUFFIX}")
     model = Path(model)
     if model.is_dir():
         model = model / "best.pt"

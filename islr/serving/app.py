@@ -64,12 +64,10 @@ def create_app(
     temp folder) so the page can run it in the browser.
     """
     from islr.inference.export import cached_onnx_bytes
-    from islr.pretrained import is_pretrained_name, resolve_model
+    from islr.pretrained import resolve_model
 
     config = config or ServeConfig()
-    vocabulary_file = config.vocabulary or (
-        Path(f"{model}.vocab.json") if is_pretrained_name(model) else vocabulary_path(model)
-    )  # never inside the installed package
+    vocabulary_file = config.vocabulary or vocabulary_path(model)
     model = resolve_model(model)  # a shipped model's name -> its .onnx file
     engine = Engine.load(model, threads=config.threads, vocabulary=False)
     if engine.embedding_dim is not None:

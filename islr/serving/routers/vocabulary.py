@@ -159,6 +159,8 @@ def _take_embeddings(state: ServerState, takes: list[Take]) -> np.ndarray:
         if (take.image_width is None) != (take.image_height is None):
             raise InputError(f"take {i}: give both image_width and image_height, or neither")
         data = to_model_frames(engine, frames_to_array(take.frames, f"take {i}"), take.layout)
+        if np.isnan(data).all():
+            raise InputError(f"take {i}: no landmarks in any frame (nobody was detected)")
         size = (take.image_width, take.image_height) if take.image_width else None
         batch.append(engine.prepare(data, size))
     return engine.embed_prepared(np.stack(batch))
