@@ -41,6 +41,11 @@ class InputError(ValueError):
     where not allowed."""
 
 
+class VocabularyError(ValueError):
+    """A change to a model's vocabulary of added signs that cannot be made (a name taken, a known
+    sign renamed, a vocabulary file of another model)."""
+
+
 class MissingExtraError(ImportError):
     """A feature needs an optional dependency group (``pip install "islr[EXTRA]"``) that is absent.
 
@@ -106,4 +111,5 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     VideoError,
     InputError,
     ClusterError,
+    VocabularyError,
 )

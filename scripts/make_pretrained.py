@@ -2,12 +2,15 @@
 
     python scripts/make_pretrained.py [--data ../shared/data/include50] [--work build/pretrained]
         [--config default] [--members 2] [--out islr/pretrained]      (or: make pretrained)
+    python scripts/make_pretrained.py --reexport [--cache CACHE]      (keep the weights)
 
 1. imports the official train (689) and val (77) keypoint JSON into a landmark cache;
 2. trains the recipe ``--config`` on ALL 766 videos (train + val: the recipe was chosen by
    cross-validation, so val is not needed to choose anything), once per seed 0..members-1;
 3. joins the members into one ensemble checkpoint (``include50.pt``, their probabilities
-   averaged) and exports it to ONNX with int8 weights (``include50.onnx``);
+   averaged), stores in it the known signs' mean embeddings on the training videos (for the
+   near-duplicate check of signs added later) and exports it to ONNX with int8 weights
+   (``include50.onnx``; outputs "logits" and "embedding");
 4. checks the ONNX file against the checkpoint on every video and prints sizes, times and the
    SHA-256 of both files (for the model card);
 5. trains the learned sign segmenter (``islr train-segmenter``, recipe
@@ -15,6 +18,9 @@
    beside the classifier (``include50.segmenter.onnx``). ``--segmenter-only`` does this step
    alone (the classifier files are left as they are).
 Deterministic for a machine, seed and thread count; other CPUs may differ in the last bits.
+``--reexport`` skips steps 1-2: it keeps ``include50.pt``'s weights, (re)computes step 3's
+embeddings from the cache (``--cache``, default ``--work/cache``, imported from ``--data`` if
+absent) and exports again.
 """
 
 from __future__ import annotations
@@ -43,16 +49,17 @@ def main() -> int:
     parser.add_argument(
         "--segmenter-only", action="store_true", help="build only NAME.segmenter.onnx"
     )
+    parser.add_argument("--reexport", action="store_true", help="keep the checkpoint's weights")
+    parser.add_argument("--cache", type=Path, default=None, help="an imported INCLUDE-50 cache")
     args = parser.parse_args()
+    if args.reexport:
+        return reexport(args)
     if not (args.data / "train").is_dir() or not (args.data / "val").is_dir():
         print(f"{args.data}: INCLUDE-50 keypoints (train/, val/) not found", file=sys.stderr)
         return 2
 
-    import numpy as np
-
     from islr.datasets.importers import import_include_splits
     from islr.datasets.include import label_key
-    from islr.inference import Engine, export_onnx
     from islr.landmarks import LandmarkCache
     from islr.models import ensemble_checkpoints
 
@@ -93,17 +100,63 @@ def main() -> int:
         members, pt_path, recipe=args.config, trained_on="INCLUDE-50 train + val (766 videos)",
         train_config=train_config,
     )  # fmt: skip
+    attach_embedding_reference(pt_path, cache_dir)
+    print(f"trained {args.members} members in {time.perf_counter() - t_all:.0f} s")
+    export_and_check(pt_path, onnx_path, cache, entries)
+    return build_segmenter(cache_dir, args.work / "segmenter", args.out / args.name)
+
+
+def reexport(args) -> int:
+    """Keep the checkpoint's weights; recompute its embedding reference and export again."""
+    from islr.landmarks import LandmarkCache
+
+    cache_dir = args.cache or args.work / "cache"
+    if not (cache_dir / "manifest.jsonl").is_file():
+        if not (args.data / "val").is_dir():
+            print(f"{cache_dir}: no cache, and {args.data} has no keypoints", file=sys.stderr)
+            return 2
+        from islr.datasets.importers import import_include_splits
+
+        import_include_splits(args.data, cache_dir)
+    cache = LandmarkCache(cache_dir)
+    entries = [e for e in cache.entries() if e.label and e.split in ("train", "val")]
+    pt_path, onnx_path = args.out / f"{args.name}.pt", args.out / f"{args.name}.onnx"
+    attach_embedding_reference(pt_path, cache_dir)
+    return export_and_check(pt_path, onnx_path, cache, entries)
+
+
+def attach_embedding_reference(pt_path: Path, cache_dir: Path) -> None:
+    """Store in the checkpoint its known signs' mean embeddings on its training videos (train +
+    val) and the duplicate threshold (``extra["embedding"]``, which the ONNX export copies)."""
+    from islr.inference import Engine
+    from islr.inference.enroll import reference_from_cache
+    from islr.models import ModelSpec, read_checkpoint, save_checkpoint
+
+    engine = Engine.load(pt_path, threads=1, vocabulary=False)
+    reference = reference_from_cache(engine, cache_dir, ("train", "val"))
+    reference.source = "INCLUDE-50 train + val (766 videos)"
+    payload = read_checkpoint(pt_path)
+    spec = ModelSpec.from_dict(payload, payload.get("extra", {}))
+    save_checkpoint(pt_path, spec, payload["state_dict"], embedding=reference.to_dict())
+    print(f"{pt_path}: known prototypes {reference.known_prototypes.shape}, calibration "
+          f"{reference.calibration}, duplicate similarity {reference.duplicate_similarity}")  # fmt: skip
+
+
+def export_and_check(pt_path: Path, onnx_path: Path, cache, entries) -> int:
+    import numpy as np
+
+    from islr.inference import Engine, export_onnx
+
     export = export_onnx(pt_path, onnx_path, int8=True)
     seqs = cache.load_many(entries)
     p_pt = Engine.load(pt_path, threads=1).predict_batch(seqs)
     p_onnx = Engine.load(onnx_path, threads=1).predict_batch(seqs)
     agree = float((p_pt.argmax(1) == p_onnx.argmax(1)).mean())
-    print(f"trained {args.members} members in {time.perf_counter() - t_all:.0f} s")
     print(f"{pt_path}: {pt_path.stat().st_size / 1e6:.2f} MB, sha256 {_sha256(pt_path)}")
     print(f"{onnx_path}: {export.bytes / 1e6:.2f} MB (int8), sha256 {_sha256(onnx_path)}")
     print(f"ONNX int8 vs checkpoint on {len(seqs)} videos: top-1 agreement {agree:.4f}, "
           f"max |prob diff| {np.abs(p_pt - p_onnx).max():.4f}")  # fmt: skip
-    return build_segmenter(cache_dir, args.work / "segmenter", args.out / args.name)
+    return 0
 
 
 def build_segmenter(cache_dir: Path, work: Path, stem: Path) -> int:

@@ -42,6 +42,9 @@ def test_ensemble_exports_to_onnx_fp32_and_int8(tmp_path):
     np.testing.assert_allclose(
         Engine.load(fp32.path).logits_batch(x), torch_engine.logits_batch(x), atol=1e-4
     )
+    onnx_embedding = Engine.load(fp32.path).embed_prepared(x)
+    np.testing.assert_allclose(onnx_embedding, torch_engine.embed_prepared(x), atol=1e-5)
+    assert onnx_embedding.shape[1] == 2 * Engine.load(runs[0]).embedding_dim  # concat of members
     int8 = export_onnx(path, tmp_path / "ens8.onnx", int8=True)
     graph = onnx.load(str(int8.path)).graph
     stems = [n for n in graph.node if n.op_type == "MatMul" and "stem" in n.name]

@@ -43,12 +43,50 @@ def test_onnx_matches_pytorch_with_nan_and_any_batch(name, tmp_path):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", model_names())
+def test_onnx_embedding_output_matches_pytorch(name, tmp_path):
+    run = tiny_run(tmp_path / "run", name=name)
+    result = export_onnx(run, tmp_path / "model.onnx")
+    torch_engine, onnx_engine = Engine.load(run), Engine.load(result.path)
+    assert onnx_engine.embedding_dim == torch_engine.embedding_dim
+    assert result.metadata["embedding"]["dim"] == torch_engine.embedding_dim
+    for batch in (1, 7):
+        x = _inputs_with_nan(torch_engine, batch)
+        t_logits, t_emb = torch_engine.logits_and_embedding_batch(x)
+        o_logits, o_emb = onnx_engine.logits_and_embedding_batch(x)
+        assert o_emb.shape == (batch, torch_engine.embedding_dim)
+        np.testing.assert_allclose(o_emb, t_emb, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(o_logits, t_logits, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(np.linalg.norm(o_emb, axis=1), 1, atol=1e-5)
+
+
+def test_calibration_and_known_prototypes_travel_into_the_onnx_file(tmp_path):
+    import torch
+
+    from islr.inference.vocabulary import Calibration, EmbeddingReference
+
+    run = tiny_run(tmp_path / "run")
+    payload = torch.load(run / "best.pt", weights_only=False)
+    prototypes = np.eye(5, 64, dtype=np.float32)
+    reference = EmbeddingReference(Calibration(12.5, -9.0), prototypes, 0.8, "test")
+    payload["extra"]["embedding"] = reference.to_dict()
+    torch.save(payload, run / "best.pt")
+    for int8 in (False, True):
+        path = export_onnx(run, tmp_path / f"m{int8}.onnx", int8=int8).path
+        for engine in (Engine.load(path), Engine.load(run)):
+            assert engine.reference.calibration == Calibration(12.5, -9.0)
+            assert engine.reference.duplicate_similarity == 0.8
+            np.testing.assert_array_equal(engine.reference.known_prototypes, prototypes)
+        meta = read_onnx_metadata(path)["embedding"]
+        assert meta["calibration"] == {"scale": 12.5, "bias": -9.0} and meta["known_prototypes"]
+
+
 def test_graph_and_metadata_follow_the_contract(tmp_path):
     run = tiny_run(tmp_path / "run", layout="holistic136", seq_len=12, n_coords=3)
     path = export_onnx(run, tmp_path / "m.onnx").path
     proto = onnx.load(str(path))
     assert [i.name for i in proto.graph.input] == ["landmarks"]
-    assert [o.name for o in proto.graph.output] == ["logits"]
+    assert [o.name for o in proto.graph.output] == ["logits", "embedding"]
     dims = proto.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [12, 136, 3]
     assert {o.domain: o.version for o in proto.opset_import}[""] == 17

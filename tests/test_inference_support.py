@@ -107,3 +107,27 @@ def synthetic_run() -> Path:
     ]
     train(load_config(None, overrides), out / "cache", out / "run")
     return out / "run"
+
+
+@functools.lru_cache(maxsize=1)
+def synthetic_onnx() -> Path:
+    """``synthetic_run()`` exported to ONNX with its embedding reference (calibration, known
+    prototypes) fitted on its training cache: a model that new signs can be added to."""
+    from islr.inference import Engine, export_onnx
+    from islr.inference.enroll import embed_entries, labelled_entries, reference_from_samples
+
+    run = synthetic_run()
+    engine = Engine.load(run, threads=1, vocabulary=False)
+    cache, entries = labelled_entries(run.parent / "cache", ("train",))
+    reference = reference_from_samples(embed_entries(engine, cache, entries), engine.known_labels)
+    path = Path(tempfile.mkdtemp(prefix="islr-test-onnx-")) / "synthetic.onnx"
+    return export_onnx(run, path, reference=reference).path
+
+
+def unseen_synthetic_sign(sample: int, signer: int = 5):
+    """A performance of a synthetic sign that ``synthetic_run()`` was not trained on (one far
+    from the trained signs in its embedding)."""
+    from islr.datasets.synthetic import generate_sign, make_signer, make_vocabulary
+
+    sign = make_vocabulary(10, seed=0)[9]
+    return generate_sign(sign, make_signer(signer, 0), np.random.default_rng([9, sample]))

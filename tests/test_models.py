@@ -46,6 +46,43 @@ def test_every_model_gets_seq_len_only_if_it_takes_it(name):
     assert set(entry.test_kwargs) <= set(entry.default_kwargs)
 
 
+@pytest.mark.parametrize("name", model_names())
+def test_every_model_gives_its_logits_and_a_unit_embedding(name):
+    torch.manual_seed(0)
+    model = SignClassifier(
+        ModelConfig(name, registered_model(name).test_kwargs),
+        FeatureConfig(seq_len=12),
+        "hands_pose75",
+        2,
+        5,
+    ).eval()
+    x = torch.rand(4, 12, 75, 2)
+    x[0, :, 33:54] = float("nan")
+    with torch.no_grad():
+        logits, embedding = model.logits_and_embedding(x)
+        torch.testing.assert_close(logits, model(x))
+        torch.testing.assert_close(embedding, model.embed(x))
+    assert embedding.shape[0] == 4 and torch.isfinite(embedding).all()
+    torch.testing.assert_close(embedding.norm(dim=-1), torch.ones(4))
+
+
+def test_ensemble_embedding_is_unit_and_its_dot_is_the_members_mean_cosine():
+    from islr.models import SignEnsemble
+
+    torch.manual_seed(0)
+    config = ModelConfig("conv_transformer", registered_model("conv_transformer").test_kwargs)
+    members = [SignClassifier(config, FeatureConfig(seq_len=12), "hands_pose75", 2, 5).eval()
+               for _ in range(2)]  # fmt: skip
+    ensemble = SignEnsemble(members).eval()
+    x = torch.rand(3, 12, 75, 2)
+    with torch.no_grad():
+        logits, e = ensemble.logits_and_embedding(x)
+        torch.testing.assert_close(logits, ensemble(x))
+        torch.testing.assert_close(e.norm(dim=-1), torch.ones(3))
+        cosines = [(m.embed(x[:1]) * m.embed(x[1:2])).sum() for m in members]
+        torch.testing.assert_close((e[0] * e[1]).sum(), sum(cosines) / 2)
+
+
 def test_registry_finds_every_module_without_an_import_list():
     import pkgutil
 

@@ -55,6 +55,9 @@ def test_engine_loads_it_by_name_with_its_metadata():
     assert meta["layout"]["name"] == "hands_pose75" and meta["features"]["coords"] == "xy"
     assert meta["quantization"] == "dynamic-int8"
     assert engine.labels == sorted(engine.labels)
+    # the sign embedding, and the known signs' mean training embeddings for adding signs
+    assert meta["embedding"]["dim"] == engine.embedding_dim == 512
+    assert engine.reference.known_prototypes.shape == (50, 512)
     if INCLUDE50_LABELS.is_file():  # the vocabulary is INCLUDE-50's
         from islr.datasets.include import label_key
 

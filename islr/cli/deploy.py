@@ -111,8 +111,18 @@ def export(
     check: bool = typer.Option(
         True, "--check/--no-check", help="Compare ONNX Runtime with PyTorch on random input."
     ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="The model's training data (a landmark cache): stores its known signs' mean "
+        "embeddings in the file, so that a new sign too close to one of them is flagged.",
+    ),
+    data_splits: str = typer.Option(
+        "train", "--data-splits", help="The splits of --data the model was trained on."
+    ),
 ) -> None:
-    """Export a checkpoint to ONNX (opset 17, dynamic batch, input pipeline in the metadata)."""
+    """Export a checkpoint to ONNX (opset 17, dynamic batch, input pipeline in the metadata;
+    outputs "logits" and the sign embedding "embedding")."""
     from islr.errors import require
     from islr.inference import export_onnx
     from islr.pretrained import resolve_model
@@ -122,7 +132,15 @@ def export(
 
     with user_errors():
         run_dir = resolve_model(run_dir, kind="pt")
-        result = export_onnx(run_dir, out_path, int8=int8)
+        reference = None
+        if data is not None:
+            from islr.inference import Engine
+            from islr.inference.enroll import reference_from_cache
+
+            splits = tuple(x.strip() for x in data_splits.split(",") if x.strip())
+            engine = Engine.load(run_dir, vocabulary=False)
+            reference = reference_from_cache(engine, data, splits)
+        result = export_onnx(run_dir, out_path, int8=int8, reference=reference)
     meta = result.metadata
     table = Table(title="islr export", show_header=False)
     table.add_row("file", escape(str(result.path)))
@@ -134,6 +152,12 @@ def export(
             f"[batch, {meta['seq_len']}, {meta['n_points']}, {meta['n_coords']}] "
             f"({meta['layout']['name']})"
         ),
+    )
+    embedding = meta.get("embedding", {})
+    table.add_row(
+        "output 'embedding'",
+        f"{embedding.get('dim')}-d; known signs' prototypes: "
+        + ("stored" if embedding.get("known_prototypes") else "none (give --data to store them)"),
     )
     if check:
         table.add_row("max |logit diff| vs PyTorch", f"{_parity(run_dir, result.path):.2e}")
@@ -169,6 +193,22 @@ def serve(
         "the model's stream settings); a segment under it is 'unknown'.",
     ),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log requests."),
+    allow_enroll: bool = typer.Option(
+        False,
+        "--allow-enroll",
+        help="Let clients (the page's 'Add a sign') add, rename and remove signs through "
+        "/v1/vocabulary; the changes are written to the vocabulary file.",
+    ),
+    vocab: Path | None = typer.Option(
+        None,
+        "--vocab",
+        help="The vocabulary file of added signs (default: beside the model, X.vocab.json; "
+        "for a shipped model ./NAME.vocab.json).",
+    ),
+    max_takes: int = typer.Option(20, "--max-takes", min=1, help="Most takes per request."),
+    max_take_frames: int = typer.Option(
+        300, "--max-take-frames", min=1, help="Most frames per take."
+    ),
 ) -> None:
     """Serve the model: HTTP API, WebSocket stream and the web page (docs at /docs)."""
     import uvicorn
@@ -182,14 +222,23 @@ def serve(
         max_frames=max_frames,
         threads=threads or None,
         stream_overrides={} if threshold is None else {"threshold": threshold},
+        allow_enroll=allow_enroll,
+        vocabulary=vocab,
+        max_takes=max_takes,
+        max_take_frames=max_take_frames,
     )
     with user_errors():
         app = create_app(model, config)
     engine = app.state.islr.engine
+    added = len(engine.labels) - len(engine.known_labels)
     console.print(
-        f"serving {escape(str(model))} ({engine.backend}, {len(engine.labels)} signs) on "
-        f"http://{host}:{port}/  (API docs: /docs)"
+        f"serving {escape(str(model))} ({engine.backend}, {len(engine.labels)} signs"
+        f"{f', {added} added' if added else ''}) on http://{host}:{port}/  (API docs: /docs)"
     )
+    if allow_enroll:
+        console.print(
+            f"signs can be added; they are written to {escape(str(engine.vocabulary_file))}"
+        )
     missing = missing_web_assets()
     if missing:
         console.print(

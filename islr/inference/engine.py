@@ -2,10 +2,14 @@
 
 Both backends take the same input, prepared by the same function the training uses
 (:func:`islr.features.prepare_model_input`: layout mapping, aspect, resampling), and return the
-same logits, so a clip predicts the same whatever runs it::
+same logits and sign embeddings, so a clip predicts the same whatever runs it::
 
     engine = Engine.load("runs/include50")          # or "model.onnx"
     engine.predict(sequence, top_k=5)               # [("bank", 0.93), ("loud", 0.02), ...]
+
+A model's vocabulary of added signs (:mod:`islr.inference.vocabulary`, the file beside the model)
+is loaded with it: ``engine.labels`` are the known signs then the added ones, and every prediction
+scores both.
 """
 
 from __future__ import annotations
@@ -18,6 +22,13 @@ import numpy as np
 from islr.errors import InputError, ModelError
 from islr.features import prepare_model_input
 from islr.features.model_input import aspect_correct, resample, to_layout
+from islr.inference.vocabulary import (
+    EmbeddingReference,
+    Vocabulary,
+    load_vocabulary,
+    vocabulary_log_scores,
+    vocabulary_path,
+)
 from islr.landmarks import LandmarkSequence, Layout, LayoutError
 
 PREDICT_CHUNK = 256  # sequences per forward pass in predict_batch (bounds memory)
@@ -27,6 +38,8 @@ class _Backend(Protocol):
     kind: str
 
     def logits(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def logits_and_embedding(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class _TorchBackend:
@@ -52,6 +65,13 @@ class _TorchBackend:
         with torch_threads(self.threads), self.torch.inference_mode():
             return self.model(self.torch.from_numpy(batch)).numpy()
 
+    def logits_and_embedding(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from islr.models.threads import torch_threads
+
+        with torch_threads(self.threads), self.torch.inference_mode():
+            logits, embedding = self.model.logits_and_embedding(self.torch.from_numpy(batch))
+            return logits.numpy(), embedding.numpy()
+
 
 class _OnnxBackend:
     kind = "onnx"
@@ -73,13 +93,26 @@ class _OnnxBackend:
         inputs = [i.name for i in self.session.get_inputs()]
         if inputs != ["landmarks"]:
             raise ModelError(f"expected one ONNX input named 'landmarks', the model has {inputs}")
-        self.output = self.session.get_outputs()[0].name
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.output = outputs[0]
+        self.embedding_output = "embedding" if "embedding" in outputs else None
 
-    def metadata_text(self) -> str | None:
-        return self.session.get_modelmeta().custom_metadata_map.get("islr")
+    def metadata_text(self, key: str = "islr") -> str | None:
+        return self.session.get_modelmeta().custom_metadata_map.get(key)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output], {"landmarks": batch})[0]
+
+    def logits_and_embedding(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.embedding_output is None:
+            raise ModelError(
+                "this ONNX model has no 'embedding' output (exported by an older islr): "
+                "export it again with `islr export` to add signs to it"
+            )
+        logits, embedding = self.session.run(
+            [self.output, self.embedding_output], {"landmarks": batch}
+        )
+        return logits, embedding
 
 
 class Engine:
@@ -89,11 +122,23 @@ class Engine:
     registering it: two models whose layouts share a name but not their points live side by side.
     """
 
-    def __init__(self, backend: _Backend, metadata: dict[str, Any], source: str):
+    def __init__(
+        self,
+        backend: _Backend,
+        metadata: dict[str, Any],
+        source: str,
+        reference: EmbeddingReference | None = None,
+    ):
         self._backend = backend
         self.metadata = metadata
         self.source = source
-        self.labels: list[str] = list(metadata["labels"])
+        self.known_labels: list[str] = list(metadata["labels"])
+        embedding = metadata.get("embedding") or {}
+        self.embedding_dim: int | None = int(embedding["dim"]) if "dim" in embedding else None
+        # calibration and known prototypes (the metadata's calibration wins for an ONNX model)
+        self.reference = reference or EmbeddingReference()
+        self.vocabulary = Vocabulary(self.embedding_dim or 0)
+        self.vocabulary_file: Path | None = None
         try:
             self.model_layout: Layout = Layout.from_dict(metadata["layout"])
         except (LayoutError, TypeError) as e:
@@ -117,25 +162,31 @@ class Engine:
         self.stream = merged_stream(self.stream, segmenter)
 
     @classmethod
-    def load(cls, path: str | Path, threads: int | None = None) -> Engine:
+    def load(cls, path: str | Path, threads: int | None = None, vocabulary: bool = True) -> Engine:
         """A checkpoint (RUN_DIR or ``.pt``) runs in PyTorch; an ``.onnx`` file in ONNX Runtime;
-        a shipped model's name (``include50``) is its ``.onnx`` file."""
+        a shipped model's name (``include50``) is its ``.onnx`` file. The vocabulary beside the
+        model (``X.vocab.json``, see :func:`~islr.inference.vocabulary.vocabulary_path`), if any,
+        comes with it unless ``vocabulary`` is false."""
         from islr.pretrained import resolve_model
 
-        path = resolve_model(path)
+        ref, path = path, resolve_model(path)
         if path.suffix.lower() == ".onnx":
             if not path.is_file():
                 raise ModelError(f"{path}: no such ONNX model (make one with `islr export`)")
             engine = cls.from_onnx_bytes(path.read_bytes(), threads, source=str(path))
         else:
-            from islr.inference.export import model_metadata
+            from islr.inference.export import embedding_dim_of, embedding_reference, model_metadata
 
             backend = _TorchBackend(path, threads)
-            engine = cls(backend, model_metadata(backend.spec), str(path))
+            dim = embedding_dim_of(backend.model, backend.spec)
+            meta = model_metadata(backend.spec, embedding_dim=dim)
+            engine = cls(backend, meta, str(path), embedding_reference(backend.spec))
         from islr.inference.segmenter import find_segmenter
 
         # a learned segmenter shipped beside the model (NAME.segmenter.onnx) segments its streams
         engine.use_segmenter(find_segmenter(path, engine.model_layout))
+        if vocabulary and engine.embedding_dim is not None:
+            engine.use_vocabulary_file(vocabulary_path(ref))
         return engine
 
     @classmethod
@@ -143,11 +194,57 @@ class Engine:
         cls, model: bytes, threads: int | None = None, source: str = "<onnx bytes>"
     ) -> Engine:
         """An engine over ONNX model bytes (e.g. a model exported in memory)."""
-        from islr.inference.export import parse_metadata
+        import json
+
+        from islr.inference.export import PROTOTYPES_KEY, parse_metadata
+        from islr.inference.vocabulary import Calibration, decode_array
 
         backend = _OnnxBackend(model, threads)
         meta = parse_metadata(backend.metadata_text(), source)
-        return cls(backend, meta, source)
+        embedding = meta.get("embedding") or {}
+        prototypes = backend.metadata_text(PROTOTYPES_KEY)
+        try:
+            known = None if prototypes is None else decode_array(json.loads(prototypes))
+        except json.JSONDecodeError:
+            raise ModelError(f"{source}: the known-sign prototypes are not JSON") from None
+        reference = EmbeddingReference(
+            Calibration.from_dict(embedding.get("calibration")),
+            known,
+            float(embedding.get("duplicate_similarity", EmbeddingReference().duplicate_similarity)),
+            str(embedding.get("source", "default")),
+        )
+        return cls(backend, meta, source, reference)
+
+    # --- the vocabulary of added signs ---------------------------------------------------
+
+    @property
+    def labels(self) -> list[str]:
+        """Every sign the engine scores: the model's, then the added ones."""
+        return self.vocabulary.labels(self.known_labels)
+
+    def use_vocabulary_file(self, path: str | Path) -> None:
+        """Load the vocabulary in ``path`` (none yet: an empty one) and remember the file."""
+        self.set_vocabulary(load_vocabulary(path, self.require_embedding()))
+        self.vocabulary_file = Path(path)
+
+    def set_vocabulary(self, vocab: Vocabulary) -> None:
+        """Score with ``vocab`` from now on (one assignment: safe beside running predictions)."""
+        dim = self.require_embedding()
+        if vocab.embedding_dim != dim:
+            from islr.errors import VocabularyError
+
+            raise VocabularyError(
+                f"the vocabulary has {vocab.embedding_dim}-d embeddings, this model's are {dim}-d"
+            )
+        self.vocabulary = vocab
+
+    def require_embedding(self) -> int:
+        if self.embedding_dim is None:
+            raise ModelError(
+                f"{self.source}: this model has no sign embedding (exported by an older islr); "
+                "export it again with `islr export` to add signs to it"
+            )
+        return self.embedding_dim
 
     @property
     def backend(self) -> str:
@@ -195,23 +292,68 @@ class Engine:
             raise InputError("landmarks contain Inf; use NaN for points that were not detected")
         return data
 
-    def logits_batch(self, batch: np.ndarray) -> np.ndarray:
-        """Raw logits of prepared inputs ``(B, seq_len, n_points, n_coords)``."""
+    def _checked_batch(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         expected = (self.seq_len, self.n_points, self.n_coords)
         if batch.ndim != 4 or batch.shape[1:] != expected:
             raise InputError(f"a prepared batch must be (B, {expected}), got {batch.shape}")
+        return batch
+
+    def logits_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Raw logits of prepared inputs ``(B, seq_len, n_points, n_coords)`` over the model's
+        known signs (the head alone)."""
+        batch = self._checked_batch(batch)
         if len(batch) == 0:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
+            return np.zeros((0, len(self.known_labels)), dtype=np.float32)
         chunks = [
             self._backend.logits(batch[i : i + PREDICT_CHUNK])
             for i in range(0, len(batch), PREDICT_CHUNK)
         ]
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
+    def logits_and_embedding_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw logits ``(B, K)`` and unit embeddings ``(B, E)`` of prepared inputs."""
+        batch = self._checked_batch(batch)
+        if len(batch) == 0:
+            return (
+                np.zeros((0, len(self.known_labels)), dtype=np.float32),
+                np.zeros((0, self.require_embedding()), dtype=np.float32),
+            )
+        self.require_embedding()
+        parts = [
+            self._backend.logits_and_embedding(batch[i : i + PREDICT_CHUNK])
+            for i in range(0, len(batch), PREDICT_CHUNK)
+        ]
+        logits = np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False)
+        return logits, np.concatenate([p[1] for p in parts]).astype(np.float32, copy=False)
+
+    def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
+        """Unit sign embeddings ``(B, E)`` of prepared inputs."""
+        return self.logits_and_embedding_batch(batch)[1]
+
+    def embed_batch(self, items: list[LandmarkSequence | np.ndarray]) -> np.ndarray:
+        """Unit sign embeddings ``(B, E)`` of sequences or arrays (as :meth:`predict_batch`)."""
+        if not items:
+            return np.zeros((0, self.require_embedding()), dtype=np.float32)
+        return self.embed_prepared(np.stack([self.prepare(item) for item in items]))
+
+    def classify_prepared(self, batch: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Probabilities of prepared inputs over ``labels``, and those labels (taken together:
+        the vocabulary may change between two calls)."""
+        vocab = self.vocabulary
+        labels = vocab.labels(self.known_labels)
+        if not vocab.signs:
+            return softmax(self.logits_batch(batch)), labels
+        logits, embedding = self.logits_and_embedding_batch(batch)
+        scores = vocabulary_log_scores(
+            logits, embedding, vocab, self.known_labels, self.reference.calibration
+        )
+        return softmax(scores).astype(np.float32), labels
+
     def predict_prepared(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities of prepared inputs ``(B, seq_len, n_points, n_coords)``."""
-        return softmax(self.logits_batch(batch))
+        """Class probabilities of prepared inputs ``(B, seq_len, n_points, n_coords)`` over
+        ``labels`` (known and added signs)."""
+        return self.classify_prepared(batch)[0]
 
     def predict_batch(self, items: list[LandmarkSequence | np.ndarray]) -> np.ndarray:
         """Class probabilities ``(B, n_classes)`` for a list of sequences or arrays."""
@@ -224,7 +366,8 @@ class Engine:
         self, item: LandmarkSequence | np.ndarray, top_k: int = 5
     ) -> list[tuple[str, float]]:
         """The ``top_k`` most probable signs, best first, as ``(label, probability)``."""
-        return self.top(self.predict_batch([item])[0], top_k)
+        probs, labels = self.classify_prepared(self.prepare(item)[None])
+        return top_labels(probs[0], labels, top_k)
 
     def top(self, probs: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:
         """``(label, probability)`` of the ``top_k`` largest entries of ``probs``."""
@@ -236,6 +379,8 @@ class Engine:
             **self.metadata,
             "layout": self.model_layout.to_dict(),
             "stream": self.stream.to_dict(),
+            "labels": self.labels,
+            "known_labels": list(self.known_labels),
             "backend": self.backend,
             "source": self.source,
             "n_classes": len(self.labels),

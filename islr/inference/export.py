@@ -1,10 +1,14 @@
 """Checkpoint -> ONNX: the whole classifier (normalisation included) with its input contract.
 
 The exported graph takes ``landmarks`` float32 ``[batch, seq_len, n_points, n_coords]`` (NaN =
-not detected) and returns ``logits`` ``[batch, n_classes]``. Everything a client needs to feed it
+not detected) and returns ``logits`` ``[batch, n_classes]`` and ``embedding`` ``[batch, E]`` (the
+unit sign embedding that nearest-prototype matching of added signs uses). Everything a client needs to feed it
 (labels, layout and its parts, seq_len, resampling rule, feature settings, and the streaming
 segmenter's settings under ``"stream"``) is stored as JSON in the ONNX ``metadata_props`` under the
-key ``"islr"``, so the ``.onnx`` file alone is enough.
+key ``"islr"``, so the ``.onnx`` file alone is enough. Under ``"embedding"`` it has the embedding's
+size and the calibration of added signs' scores; the known signs' mean training embeddings (for
+the near-duplicate check of a new sign) are under their own key, ``"islr.known_prototypes"``,
+to keep ``"islr"`` small.
 """
 
 from __future__ import annotations
@@ -22,21 +26,29 @@ from typing import Any
 from islr import __version__
 from islr.errors import ModelError, require
 from islr.inference.streaming import StreamConfig
+from islr.inference.vocabulary import EmbeddingReference, encode_array
 from islr.landmarks import atomic_write_bytes
 
 METADATA_KEY = "islr"
 INPUT_NAME = "landmarks"
 OUTPUT_NAME = "logits"
+EMBEDDING_NAME = "embedding"
+PROTOTYPES_KEY = "islr.known_prototypes"
+EXPORT_FORMAT = 2  # 2: the embedding output; part of cached exports' keys
 OPSET = 17
 RESAMPLE_RULE = "nearest-centre"
 _PRE_PROCESSED_KEY = "onnx.quant.pre_process"  # onnxruntime.quantization's marker
 
 
-def model_metadata(spec: Any, stream: StreamConfig | None = None) -> dict[str, Any]:
+def model_metadata(
+    spec: Any, stream: StreamConfig | None = None, embedding_dim: int | None = None
+) -> dict[str, Any]:
     """The contract's ``"islr"`` metadata for a :class:`~islr.models.ModelSpec`; ``stream``: the
-    segmenter's settings for this model (default: :class:`StreamConfig`'s)."""
+    segmenter's settings for this model (default: :class:`StreamConfig`'s); ``embedding_dim``:
+    the size of the model's embedding output (its calibration comes from the checkpoint's
+    ``extra["embedding"]``, else the defaults)."""
     layout = spec.layout_object()
-    return {
+    meta = {
         "labels": list(spec.labels),
         "layout": layout.to_dict(),
         "n_points": layout.n_points,
@@ -52,6 +64,35 @@ def model_metadata(spec: Any, stream: StreamConfig | None = None) -> dict[str, A
         "output": OUTPUT_NAME,
         "stream": (stream or StreamConfig()).to_dict(),
     }
+    if embedding_dim is not None:
+        meta["embedding"] = embedding_metadata(embedding_reference(spec), embedding_dim)
+    return meta
+
+
+def embedding_reference(spec: Any) -> EmbeddingReference:
+    """The calibration and known-sign prototypes a checkpoint carries (defaults when none)."""
+    return EmbeddingReference.from_dict(spec.extra.get("embedding"))
+
+
+def embedding_metadata(reference: EmbeddingReference, dim: int) -> dict[str, Any]:
+    """The ``"embedding"`` entry of the metadata (the prototypes travel apart)."""
+    return {
+        "output": EMBEDDING_NAME,
+        "dim": int(dim),
+        "calibration": reference.calibration.to_dict(),
+        "duplicate_similarity": reference.duplicate_similarity,
+        "source": reference.source,
+        "known_prototypes": reference.known_prototypes is not None,
+    }
+
+
+def embedding_dim_of(model: Any, spec: Any) -> int:
+    """The size of a model's embedding (one forward pass on a blank input)."""
+    import torch
+
+    with torch.no_grad():
+        blank = torch.zeros(1, spec.features.seq_len, model.n_points, spec.n_coords)
+        return int(model.embed(blank).shape[1])
 
 
 def stream_config(meta: dict[str, Any], where: str = "the model") -> StreamConfig:
@@ -106,20 +147,28 @@ class ExportResult:
     metadata: dict[str, Any]
 
 
-def onnx_bytes_from_checkpoint(checkpoint: str | Path) -> bytes:
-    """Export a checkpoint (RUN_DIR or ``.pt``) to fp32 ONNX bytes with metadata."""
+def onnx_bytes_from_checkpoint(
+    checkpoint: str | Path, reference: EmbeddingReference | None = None
+) -> bytes:
+    """Export a checkpoint (RUN_DIR or ``.pt``) to fp32 ONNX bytes with metadata; ``reference``:
+    the embedding's calibration and known prototypes (default: what the checkpoint carries)."""
     require("torch", "exporting a checkpoint to ONNX")
     require("onnx", "exporting a checkpoint to ONNX")
     from islr.models import load_classifier
 
     model, spec = load_classifier(checkpoint)
-    return onnx_bytes_from_model(model, spec)
+    return onnx_bytes_from_model(model, spec, reference)
 
 
-def onnx_bytes_from_model(model: Any, spec: Any) -> bytes:
-    """fp32 ONNX bytes of an eval-mode :class:`~islr.models.SignClassifier` and its spec."""
+def onnx_bytes_from_model(
+    model: Any, spec: Any, reference: EmbeddingReference | None = None
+) -> bytes:
+    """fp32 ONNX bytes of an eval-mode :class:`~islr.models.SignClassifier` and its spec;
+    ``reference``: the embedding's calibration and known prototypes (default: the spec's)."""
     onnx = require("onnx", "exporting a model to ONNX")
     import torch
+
+    from islr.models.classifier import LogitsAndEmbedding
 
     model = model.eval()
     example = torch.rand(2, spec.features.seq_len, model.n_points, spec.n_coords)
@@ -134,18 +183,27 @@ def onnx_bytes_from_model(model: Any, spec: Any) -> bytes:
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)  # "legacy exporter": chosen, see above
         torch.onnx.export(
-            model,
+            LogitsAndEmbedding(model),
             (example,),
             buf,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            output_names=[OUTPUT_NAME, EMBEDDING_NAME],
+            dynamic_axes={
+                INPUT_NAME: {0: "batch"},
+                OUTPUT_NAME: {0: "batch"},
+                EMBEDDING_NAME: {0: "batch"},
+            },
             opset_version=OPSET,
             do_constant_folding=True,
             dynamo=False,
         )
     proto = onnx.load_model_from_string(buf.getvalue())
-    _set_metadata(proto, model_metadata(spec))
+    reference = reference or embedding_reference(spec)
+    meta = model_metadata(spec)
+    meta["embedding"] = embedding_metadata(reference, embedding_dim_of(model, spec))
+    _set_metadata(proto, meta)
+    if reference.known_prototypes is not None:
+        _set_property(proto, PROTOTYPES_KEY, json.dumps(encode_array(reference.known_prototypes)))
     proto.producer_name = "islr"
     proto.producer_version = __version__
     onnx.checker.check_model(proto)
@@ -153,12 +211,23 @@ def onnx_bytes_from_model(model: Any, spec: Any) -> bytes:
 
 
 def _set_metadata(proto: Any, meta: dict[str, Any]) -> None:
+    _set_property(proto, METADATA_KEY, json.dumps(meta))
+
+
+def _set_property(proto: Any, key: str, value: str) -> None:
     for prop in list(proto.metadata_props):
-        if prop.key == METADATA_KEY:
+        if prop.key == key:
             proto.metadata_props.remove(prop)
     entry = proto.metadata_props.add()
-    entry.key = METADATA_KEY
-    entry.value = json.dumps(meta)
+    entry.key = key
+    entry.value = value
+
+
+def onnx_properties(model_bytes: bytes) -> dict[str, str]:
+    """Every ``metadata_props`` entry of ONNX model bytes."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load_model_from_string(model_bytes).metadata_props}
 
 
 def quantize_int8(fp32_bytes: bytes) -> bytes:
@@ -174,6 +243,7 @@ def quantize_int8(fp32_bytes: bytes) -> bytes:
 
     meta = read_onnx_metadata(fp32_bytes)
     fp32 = onnx.load_model_from_string(fp32_bytes)
+    prototypes = {p.key: p.value for p in fp32.metadata_props}.get(PROTOTYPES_KEY)
     products = [n for n in fp32.graph.node if n.op_type in ("MatMul", "Gemm")]
     # the stem(s): products of the features themselves (one per member of an ensemble)
     stem = [n.name for n in products if n.input[0] == products[0].input[0]]
@@ -198,17 +268,26 @@ def quantize_int8(fp32_bytes: bytes) -> bytes:
     for prop in [p for p in proto.metadata_props if p.key == _PRE_PROCESSED_KEY]:
         proto.metadata_props.remove(prop)
     _set_metadata(proto, {**meta, "quantization": "dynamic-int8"})
+    if prototypes is not None:
+        _set_property(proto, PROTOTYPES_KEY, prototypes)
     return proto.SerializeToString()
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, int8: bool = False) -> ExportResult:
-    """Export ``checkpoint`` to ``out`` (written atomically); ``int8`` quantises dynamically."""
+def export_onnx(
+    checkpoint: str | Path,
+    out: str | Path,
+    int8: bool = False,
+    reference: EmbeddingReference | None = None,
+) -> ExportResult:
+    """Export ``checkpoint`` to ``out`` (written atomically); ``int8`` quantises dynamically;
+    ``reference``: the embedding's calibration and known prototypes (default: the checkpoint's,
+    see :func:`islr.inference.enroll.reference_from_samples`)."""
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise ModelError(f"{out}: the output file must end in .onnx")
     if out.is_dir():
         raise ModelError(f"{out} is a folder; give a file name like {out / 'model.onnx'}")
-    payload = onnx_bytes_from_checkpoint(checkpoint)
+    payload = onnx_bytes_from_checkpoint(checkpoint, reference)
     if int8:
         payload = quantize_int8(payload)
     atomic_write_bytes(out, payload)
@@ -225,7 +304,7 @@ def cached_onnx_bytes(checkpoint: str | Path, cache_dir: str | Path | None = Non
         raise ModelError(f"{ckpt}: no such checkpoint (train one with `islr train`)")
     stat = ckpt.stat()
     key = hashlib.sha256(
-        f"{ckpt.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{__version__}".encode()
+        f"{ckpt.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{__version__}|{EXPORT_FORMAT}".encode()
     ).hexdigest()[:16]
     root = Path(cache_dir or os.environ.get("ISLR_CACHE", Path(tempfile.gettempdir()) / "islr"))
     cached = root / "onnx" / f"{key}.onnx"

@@ -2,6 +2,8 @@
 
 ``SignClassifier`` takes raw landmarks ``(B, seq_len, n_points, n_coords)`` (NaN = missing) and
 returns logits, so a checkpoint or an exported ONNX file needs nothing else to predict.
+``embed`` gives the sign embedding: the backbone's pooled features, L2-normalised, which
+nearest-prototype matching uses for signs the model was not trained on.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from islr.features.config import FeatureConfig
 from islr.features.preprocess import LandmarkPreprocessor
@@ -49,6 +52,26 @@ class SignClassifier(nn.Module):
 
     def forward(self, landmarks: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.preprocess(landmarks))
+
+    def embed(self, landmarks: torch.Tensor) -> torch.Tensor:
+        """The sign embedding ``(B, D)``, unit length."""
+        return self.logits_and_embedding(landmarks)[1]
+
+    def logits_and_embedding(self, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` and ``embed`` in one pass."""
+        logits, pooled = self.backbone.logits_and_embedding(self.preprocess(landmarks))
+        return logits, F.normalize(pooled, dim=-1)
+
+
+class LogitsAndEmbedding(nn.Module):
+    """A classifier's ``logits_and_embedding`` as its forward (what the ONNX export traces)."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.classifier.logits_and_embedding(landmarks)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -112,11 +112,28 @@ class ConvTransformer(nn.Module):
             blocks += [ConvBlock(dim, kernel_size, dropout=dropout) for _ in range(conv_blocks)]
             blocks.append(TransformerBlock(dim, heads, dropout=dropout))
         self.blocks = nn.Sequential(*blocks)
+        self.embedding_block = conv_blocks  # the last block of the first stage
         self.norm = nn.LayerNorm(dim)
         self.head_dropout = nn.Dropout(head_dropout)
         self.head = nn.Linear(2 * dim, n_classes)
 
+    def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the sign embedding: the output of the first stage pooled like the head's
+        input (mean and max over time). The first stage's features carry over to signs the
+        model never saw better than the last one's, which the classification loss shapes to
+        the training signs alone (bench/bench_fewshot.py measures it)."""
+        x = self.stem(x)
+        embedding = None
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i == self.embedding_block:
+                embedding = _pool(x)
+        return self.head(self.head_dropout(_pool(self.norm(x)))), embedding
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(self.blocks(self.stem(x)))
-        pooled = torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=1)
-        return self.head(self.head_dropout(pooled))
+        return self.head(self.head_dropout(_pool(self.norm(self.blocks(self.stem(x))))))
+
+
+def _pool(x: torch.Tensor) -> torch.Tensor:
+    """(B, L, D) -> (B, 2D): concat of mean and max over time."""
+    return torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=1)

@@ -1,9 +1,12 @@
 """Models register by name; ``create_model(name, ...)`` builds one (the timm way, kept small).
 
 A backbone is registered with the decorator on its class or builder function, together with a
-tiny configuration for the tests, which are parametrised over every registered model. Every
-module of this package is imported on first use of the registry, so a new architecture is one
-new file: no import list to update.
+tiny configuration for the tests. Besides ``forward(features) -> logits`` it has
+``logits_and_embedding(features) -> (logits, (B, D))``: the same logits and a sign embedding
+(pooled features that carry over to signs the model was not trained on; the classifier
+normalises them). The tests are parametrised over every registered model.
+Every module of this package is imported on first use of the registry, so a new architecture is
+one new file: no import list to update.
 """
 
 from __future__ import annotations

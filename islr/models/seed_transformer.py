@@ -37,7 +37,11 @@ class SeedTransformer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(width, n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the sign embedding (the time-pooled features that feed the head)."""
         x = self.embed(x) + self.position[:, : x.shape[1]]
-        x = self.encoder(x)
-        return self.head(self.dropout(x.mean(dim=1)))
+        pooled = self.encoder(x).mean(dim=1)
+        return self.head(self.dropout(pooled)), pooled
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits_and_embedding(x)[0]

@@ -9,6 +9,8 @@ Endpoints (OpenAPI docs at ``/docs``), one router each (:mod:`islr.serving.route
   ``POST /v1/predict/video``: an uploaded video -> MediaPipe landmarks -> top-k signs;
 - ``stream``: ``WS /v1/stream``: raw MediaPipe frames one by one -> segmentation events (the
   message contract is in :mod:`islr.serving.routers.stream`);
+- ``vocabulary``: ``/v1/vocabulary``: the signs added to the model from a few takes (list,
+  check, add with ``islr serve --allow-enroll``, rename, remove);
 - ``page``: ``/`` and ``/static/``: the web page (``islr/serving/static``).
 
 The routers share one :class:`~islr.serving.state.ServerState` (``app.state.islr``). Model calls
@@ -28,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from islr import __version__
 from islr.errors import InputError
 from islr.inference import Engine
+from islr.inference.vocabulary import vocabulary_path
 from islr.serving import routers
 from islr.serving.inputs import frames_to_array, looks_like_video
 from islr.serving.routers.page import (
@@ -64,8 +67,11 @@ def create_app(
     from islr.pretrained import resolve_model
 
     config = config or ServeConfig()
+    vocabulary_file = config.vocabulary or vocabulary_path(model)
     model = resolve_model(model)  # a shipped model's name -> its .onnx file
-    engine = Engine.load(model, threads=config.threads)
+    engine = Engine.load(model, threads=config.threads, vocabulary=False)
+    if engine.embedding_dim is not None:
+        engine.use_vocabulary_file(vocabulary_file)
     onnx_bytes = (
         model.read_bytes() if engine.backend == "onnx" else cached_onnx_bytes(model, onnx_cache)
     )
@@ -91,7 +97,13 @@ def create_app(
     app.state.islr = ServerState(engine, config, onnx_bytes, info, stream)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InputError, _input_error)
-    for module in (routers.model, routers.predict, routers.stream, routers.page):
+    for module in (
+        routers.model,
+        routers.predict,
+        routers.stream,
+        routers.vocabulary,
+        routers.page,
+    ):
         app.include_router(module.router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

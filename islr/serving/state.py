@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -24,6 +26,13 @@ class ServeConfig:
     # WS /v1/stream segments with the result and GET /v1/model serves it to the page.
     stream: StreamConfig | None = None
     stream_overrides: dict[str, Any] = field(default_factory=dict)
+    # The vocabulary of added signs: /v1/vocabulary changes it only with allow_enroll; the file
+    # (default: beside the model, X.vocab.json; for a shipped model ./NAME.vocab.json).
+    allow_enroll: bool = False
+    vocabulary: Path | None = None
+    max_takes: int = 20  # per request
+    max_take_frames: int = 300  # 10 s at 30 fps
+    max_take_bytes: int = 2 * 1024 * 1024  # one take's JSON
 
     @property
     def max_upload_bytes(self) -> int:
@@ -49,8 +58,9 @@ class ServerState:
     engine: Engine
     config: ServeConfig
     onnx_bytes: bytes  # the classifier as ONNX, for the in-browser path
-    model_info: dict[str, Any]  # GET /v1/model
+    model_info: dict[str, Any]  # GET /v1/model (its labels: the engine's, at each request)
     stream: StreamConfig  # the segmenter's settings, the same in WS /v1/stream and the page
+    vocabulary_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one change at a time
 
 
 def server_state(request: Request) -> ServerState:

@@ -22,9 +22,10 @@ async def healthz(state: State) -> dict:
 
 @router.get("/v1/model", tags=["model"])
 async def model_info(state: State) -> dict:
-    """The model's input contract: labels, layout (name and parts), n_points, n_coords,
-    seq_len, resampling rule, feature settings, version."""
-    return state.model_info
+    """The model's input contract: labels (known, then added signs), layout (name and parts),
+    n_points, n_coords, seq_len, resampling rule, feature settings, version."""
+    labels = state.engine.labels
+    return {**state.model_info, "labels": labels, "n_classes": len(labels)}
 
 
 @router.get(
@@ -34,7 +35,8 @@ async def model_info(state: State) -> dict:
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 async def model_onnx(state: State) -> Response:
-    """The classifier as ONNX (input "landmarks", output "logits", metadata key "islr")."""
+    """The classifier as ONNX (input "landmarks", outputs "logits" and "embedding", metadata key
+    "islr"); the added signs are in GET /v1/vocabulary."""
     return Response(
         state.onnx_bytes,
         media_type="application/octet-stream",

@@ -79,7 +79,10 @@ async def stream(ws: WebSocket) -> None:
     await ws.accept()
 
     def classify_frames(frames: np.ndarray) -> np.ndarray:
-        return engine.predict_batch([frames])[0]
+        # the labels with the probabilities: signs added meanwhile are scored at once
+        probs, labels = engine.classify_prepared(engine.prepare(frames)[None])
+        segmenter.labels = labels
+        return probs[0]
 
     segmenter = StreamSegmenter(
         engine.model_layout, engine.labels, classify_frames, state.stream, engine.segmenter

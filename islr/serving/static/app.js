@@ -10,12 +10,14 @@ import {
   layoutInfo,
   modelInput,
   rowMap,
+  scoreWithVocabulary,
   segmenterInput,
   softmax,
   streamConfig,
   streamEvent,
   topK,
 } from "./pipeline.js";
+import { Enrolment } from "./enrol.js";
 
 const TOP_K = 3; // of a whole video file
 const MAX_SAMPLES = 200; // timing samples kept for the figures
@@ -79,6 +81,8 @@ let segmenter = null; // in-browser path; its settings come from GET /v1/model
 let tagger = null; // the learned segmenter's model (BrowserTagger), when the server has one
 let cameraStream = null;
 let loopToken = 0;
+let enrolment = null; // the "Add a sign" panel
+let vocabulary = null; // GET /v1/vocabulary: the added signs the in-browser classifier scores
 
 // ---------------------------------------------------------------------------------------- UI
 
@@ -157,6 +161,7 @@ function addToTranscript(entry) {
 
 /** A segmentation event, from the server or the in-browser segmenter (the same events). */
 function showEvent(event) {
+  enrolment?.onEvent(event);
   if (event.type === "partial") {
     showActivity("signing");
     showSegment("signing…");
@@ -327,9 +332,12 @@ class BrowserClassifier {
     this.session = session;
     this.inputName = session.inputNames.includes("landmarks") ? "landmarks" : session.inputNames[0];
     this.outputName = session.outputNames.includes("logits") ? "logits" : session.outputNames[0];
+    // the second output of models exported with one: scores the signs added on the page
+    this.embeddingName = session.outputNames.includes("embedding") ? "embedding" : null;
   }
 
-  /** frames: model-layout, aspect-corrected Float32Arrays -> {probs, logits, ms}. */
+  /** frames: model-layout, aspect-corrected Float32Arrays -> {probs, labels, logits, ms}: the
+   * probabilities over the known signs and the added ones (scoreWithVocabulary). */
   async classify(frames) {
     const nCoords = meta.n_coords;
     const input = modelInput(frames, meta.seq_len, info.nPoints * nCoords);
@@ -338,10 +346,12 @@ class BrowserClassifier {
     const out = await this.session.run({ [this.inputName]: tensor });
     const ms = performance.now() - t0;
     const logits = Array.from(out[this.outputName].data);
+    const embedding = this.embeddingName ? Array.from(out[this.embeddingName].data) : null;
     state.lastInput = Array.from(input);
     state.lastLogits = logits;
     pushSample(state.modelMs, ms);
-    return { probs: softmax(logits), logits, ms };
+    const { labels, probs } = scoreWithVocabulary(logits, embedding, meta.labels.slice(0, logits.length), vocabulary);
+    return { probs, labels, logits, ms };
   }
 }
 
@@ -430,6 +440,7 @@ async function handleResults(results, frameInfo) {
 
   const raw = frameFromResults(results, info, meta.n_coords);
   const frame = aspectCorrected(raw, meta.n_coords, width, height);
+  enrolment?.onFrame(raw, t, width, height, Boolean(results.leftHandLandmarks || results.rightHandLandmarks));
   if (state.source === "file" && state.file) {
     state.file.frames.push(Array.from(raw));
     state.file.times.push(t);
@@ -449,13 +460,14 @@ async function handleResults(results, frameInfo) {
 async function runAction(action, t0) {
   if (!action) return;
   let probs = null;
+  let labels = meta.labels;
   if (action.kind !== "rest") {
-    probs = (await classifier.classify(action.frames)).probs;
+    ({ probs, labels } = await classifier.classify(action.frames));
     const now = performance.now();
     if (t0 !== undefined) pushSample(state.delaysMs, now - t0);
-    onPrediction(topK(probs, meta.labels, state.stream.top_k), now);
+    onPrediction(topK(probs, labels, state.stream.top_k), now);
   }
-  showEvent(streamEvent(action, probs, meta.labels, state.stream));
+  showEvent(streamEvent(action, probs, labels, state.stream));
 }
 
 /** Holistic on one image; `timestampMs` pins MediaPipe's clock (files), else it uses real time. */
@@ -649,8 +661,8 @@ async function finishFile(nFrames) {
   } else {
     await runAction(segmenter.flush());
     if (file.modelFrames.length === 0) throw new Error("no frames could be read");
-    const { probs } = await classifier.classify(file.modelFrames);
-    file.top = topK(probs, meta.labels, TOP_K);
+    const { probs, labels } = await classifier.classify(file.modelFrames);
+    file.top = topK(probs, labels, TOP_K);
   }
   showTop(file.top);
   file.status = "done";
@@ -758,6 +770,39 @@ function wireControls() {
   });
 }
 
+/** The "Add a sign" panel over GET/POST/DELETE /v1/vocabulary; the page works without it. */
+async function setUpEnrolment() {
+  enrolment = new Enrolment($("enrol"), {
+    state,
+    layout: info.name,
+    pointsOf,
+    cameraOn: () => state.source === "webcam" && cameraStream !== null,
+    streamConfig: () => state.stream,
+    activity: () => state.activity,
+    stageNote: (text) => ($("stage-note").textContent = text),
+    onVocabulary: useVocabulary,
+  });
+  try {
+    await enrolment.load();
+  } catch (e) {
+    console.warn("the vocabulary could not be read:", e);
+  }
+}
+
+/** A fresh GET /v1/vocabulary: the in-browser classifier scores its added signs from now on. */
+function useVocabulary(answer) {
+  vocabulary = answer;
+  const added = (answer.signs ?? []).filter((s) => s.prototypes?.length).map((s) => s.label);
+  state.vocabulary = { added, scoredIn: state.inferMode };
+  if (state.inferMode === "browser" && added.length && !classifier.embeddingName) {
+    vocabulary = null; // scoring them needs the embedding output; the known signs still work
+    enrolment.setNotice(
+      "This model has no embedding output (exported before added signs existed): re-export it, " +
+        "or use ?infer=server, to recognise the added signs here.",
+    );
+  }
+}
+
 async function main() {
   try {
     setStatus("Loading the model…");
@@ -775,6 +820,7 @@ async function main() {
     return;
   }
   wireControls();
+  await setUpEnrolment();
   state.phase = "ready";
   setStatus(readyText());
   updateStats(performance.now());

@@ -424,3 +424,87 @@ export function segmenterInput(frames, rows, nCoordsIn, nCoordsOut) {
   });
   return out;
 }
+
+// ------------------------------------------------------------------------------ added signs
+// Signs added on the page (issue 12's vocabulary, GET /v1/vocabulary) are scored from the model's
+// second output, `embedding`, against each sign's prototypes. The same formula as the server's
+// (islr's vocabulary scoring in Python); tests/test_browser_pipeline.py checks them number for number.
+
+/** log(softmax(x)); an ensemble's output is already a log-probability and stays unchanged. */
+export function logSoftmax(logits) {
+  const max = Math.max(...logits);
+  const logSum = Math.log(Array.from(logits, (v) => Math.exp(v - max)).reduce((a, b) => a + b, 0));
+  return Array.from(logits, (v) => v - max - logSum);
+}
+
+function dot(a, b) {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+/** The signs of a GET /v1/vocabulary answer that have added examples (prototypes), in its order. */
+export function vocabularyPrototypes(vocabulary) {
+  return (vocabulary?.signs ?? []).filter((s) => Array.isArray(s.prototypes) && s.prototypes.length > 0);
+}
+
+/**
+ * The model's outputs for one sequence and the vocabulary -> {labels, probs} over the known signs
+ * (model order) then the added ones (vocabulary order). L = logSoftmax(logits); an added sign j
+ * scores a * max_p(embedding . p) + b over its unit prototypes p (a, b: vocabulary.calibration);
+ * a known sign with added examples scores max(L_c, that); probs = softmax([L; s]). With no added
+ * examples this is the classifier's own softmax.
+ */
+export function scoreWithVocabulary(logits, embedding, knownLabels, vocabulary) {
+  if (logits.length !== knownLabels.length) {
+    throw new Error(`the model gave ${logits.length} logits for ${knownLabels.length} known signs`);
+  }
+  const scores = logSoftmax(logits);
+  const labels = knownLabels.slice();
+  const withExamples = vocabularyPrototypes(vocabulary);
+  if (withExamples.length === 0) return { labels, probs: softmax(scores) };
+  if (!embedding) throw new Error("this model has no embedding output, so it cannot score added signs");
+  const { scale, bias } = vocabulary.calibration ?? {};
+  if (!Number.isFinite(scale) || !Number.isFinite(bias)) throw new Error("the vocabulary has no calibration");
+  for (const sign of withExamples) {
+    const similarity = Math.max(
+      ...sign.prototypes.map((p) => {
+        if (p.length !== embedding.length) {
+          const dims = `a ${p.length}-d prototype for a ${embedding.length}-d embedding`;
+          throw new Error(`sign ${sign.label}: ${dims}`);
+        }
+        return dot(embedding, p);
+      }),
+    );
+    const score = scale * similarity + bias;
+    const known = knownLabels.indexOf(sign.label);
+    if (known >= 0) scores[known] = Math.max(scores[known], score);
+    else {
+      labels.push(sign.label);
+      scores.push(score);
+    }
+  }
+  return { labels, probs: softmax(scores) };
+}
+
+/**
+ * Which recorded frames make one take: the stream segmenter's segment (sign or unknown event,
+ * {start, end} in the frames' clock) that overlaps the recording window [from, to] the most (the
+ * longest on a tie); without one, the frames where a hand was seen. times[i], hands[i]: each
+ * recorded frame's time and whether a hand was detected. -> {indices, start, end, source} where
+ * source is "segmenter" | "hands" | "none".
+ */
+export function cutTake(times, hands, segments, from, to, eps = 1e-3) {
+  const overlap = (s) => Math.min(s.end, to) - Math.max(s.start, from);
+  const candidates = segments
+    .filter((s) => Number.isFinite(s.start) && Number.isFinite(s.end) && overlap(s) >= 0)
+    .sort((a, b) => overlap(b) - overlap(a) || b.end - b.start - (a.end - a.start));
+  if (candidates.length) {
+    const { start, end } = candidates[0];
+    const indices = times.flatMap((t, i) => (t >= start - eps && t <= end + eps ? [i] : []));
+    if (indices.length) return { indices, start, end, source: "segmenter" };
+  }
+  const indices = times.flatMap((t, i) => (hands[i] && t >= from - eps && t <= to + eps ? [i] : []));
+  if (!indices.length) return { indices, start: null, end: null, source: "none" };
+  return { indices, start: times[indices[0]], end: times[indices[indices.length - 1]], source: "hands" };
+}

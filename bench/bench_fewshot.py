@@ -1,0 +1,254 @@
+"""Teaching a model new signs without retraining: INCLUDE-50 with 10 signs held out of training.
+
+    python bench/bench_fewshot.py [--data ../shared/data/include50] [--work build/fewshot]
+        [--choices 5] [--held-out 10] [--shots 1,3,5] [--draws 5] [--config default]
+
+For each choice i of the 10 held-out signs (``sorted(rng(i).choice(sorted(labels), 10))``, seed i):
+
+1. trains the recipe ``--config`` on the official train split of the other 40 signs (one thread;
+   a finished run in ``--work/choice{i}/run`` is reused, an interrupted one resumed);
+2. adds the 10 held-out signs with k = 1, 3, 5 examples each from train (``--draws`` random
+   draws of the examples per k; each example one prototype) and scores official val in the full
+   50-way setting (:func:`islr.inference.vocabulary.vocabulary_log_scores`: the head's
+   log-probabilities for the 40 known signs, ``a * max cosine + b`` for the added ones), for
+   every calibration ``(a, b)`` of a grid: top-1 on the val videos of the added signs, on those
+   of the 40 known signs, and the known signs' top-1 by the head alone (40-way: nothing added),
+   whose difference is what adding signs costs them;
+3. reports each choice with the calibration chosen on the OTHER choices (so no choice is scored
+   with a calibration fitted on its own val videos): the one that adds signs best while the
+   known signs lose at most 1 point of top-1 (the issue's bound), and the
+   calibration chosen on all of them (the default of :class:`~islr.inference.vocabulary.
+   Calibration`); for comparison, the calibration fitted by simulated enrolment of known signs
+   on the training data (:func:`~islr.inference.vocabulary.fit_calibration`).
+
+Prints mean ± sd over the choices (each choice: the mean over its draws) as Markdown tables and
+writes everything to ``--work/fewshot.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data/include50")
+    parser.add_argument("--cache", type=Path, default=None, help="an imported cache instead")
+    parser.add_argument("--work", type=Path, default=REPO / "build/fewshot")
+    parser.add_argument("--choices", type=int, default=5)
+    parser.add_argument("--held-out", type=int, default=10)
+    parser.add_argument("--shots", default="1,3,5")
+    parser.add_argument("--draws", type=int, default=5)
+    parser.add_argument("--config", default="default")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    from islr.landmarks import LandmarkCache
+
+    cache_dir = args.cache or args.work / "cache"
+    if args.cache is None:
+        if not (args.data / "val").is_dir():
+            print(f"{args.data}: INCLUDE-50 keypoints not found", file=sys.stderr)
+            return 2
+        from islr.datasets.importers import import_include_splits
+
+        import_include_splits(args.data, cache_dir)
+    entries = [e for e in LandmarkCache(cache_dir).entries() if e.label]
+    labels = sorted({e.label for e in entries})
+    shots = [int(k) for k in args.shots.split(",")]
+    results = []
+    for choice in range(args.choices):
+        held = sorted(np.random.default_rng(choice).choice(labels, args.held_out, replace=False))
+        held = [str(h) for h in held]
+        run = train_base_model(args, cache_dir, entries, choice, held)
+        t0 = time.perf_counter()
+        result = score_choice(run, cache_dir, held, shots, args.draws, args.threads)
+        result["choice"], result["held_out"] = choice, held
+        results.append(result)
+        best = best_calibration([result], shots)
+        print(f"choice {choice} ({', '.join(held)}), its best calibration: "
+              + "; ".join(f"k={k}: added {r['added'][best]:.3f} known {r['known'][best]:.3f}"
+                          for k, r in result["k"].items())
+              + f" (alone {result['known_alone']:.3f})  [{time.perf_counter() - t0:.0f} s]",
+              flush=True)  # fmt: skip
+    table, chosen = summary_table(results, shots)
+    print(table)
+    out = args.work / "fewshot.json"
+    out.write_text(json.dumps({"config": vars(args) | {"data": str(args.data),
+                               "cache": str(cache_dir), "work": str(args.work)},
+                               "grid": [c.to_dict() for c in calibration_grid()],
+                               "calibration": chosen, "choices": results, "table": table},
+                              indent=1, default=str))  # fmt: skip
+    print(f"written: {out}")
+    return 0
+
+
+def train_base_model(args, cache_dir: Path, entries, choice: int, held: list[str]) -> Path:
+    """The 40-sign model of ``choice``: trained on official train without ``held`` (reused when
+    finished, resumed when interrupted)."""
+    from islr.training import load_config, train
+
+    folder = args.work / f"choice{choice}"
+    folder.mkdir(parents=True, exist_ok=True)
+    label_file = folder / "train_labels.json"
+    train_labels = {e.id: e.label for e in entries if e.split == "train" and e.label not in held}
+    for path, content in ((folder / "held_out.json", held), (label_file, train_labels)):
+        if not path.is_file() or json.loads(path.read_text()) != content:
+            path.write_text(json.dumps(content))
+    run = folder / "run"
+    cfg = load_config(args.config, [f"data.label_file={label_file}", f"threads={args.threads}"])
+    history = run / "history.json"
+    finished = history.is_file() and len(json.loads(history.read_text())) >= cfg.optim.epochs
+    if (run / "best.pt").is_file() and finished:
+        return run / "best.pt"
+    resume = (run / "last.pt").is_file()
+    print(f"choice {choice}: training on {len(json.loads(label_file.read_text()))} videos "
+          f"({'resumed' if resume else 'new'})", flush=True)  # fmt: skip
+    train(cfg, cache_dir, run, resume=resume)
+    return run / "best.pt"
+
+
+CALIBRATION_SCALES = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+CALIBRATION_THRESHOLDS = tuple(round(0.8 + 0.005 * i, 3) for i in range(41))  # cosine, 0.8-1
+
+
+def calibration_grid() -> list:
+    """Candidate ``(a, b)``: scales x cosines at which an added sign's score reaches 0."""
+    from islr.inference.vocabulary import Calibration
+
+    return [Calibration(a, round(-a * t, 4)) for a in CALIBRATION_SCALES
+            for t in CALIBRATION_THRESHOLDS]  # fmt: skip
+
+
+def score_choice(
+    checkpoint: Path, cache_dir: Path, held: list[str], shots: list[int], draws: int, threads: int
+) -> dict:
+    """For every calibration of the grid and every k: added-sign and known-sign top-1 on val,
+    50-way (means over ``draws`` draws of the examples); the known signs' 40-way top-1 alone;
+    and the same with the calibration fitted by simulated enrolment on the training data."""
+    from islr.inference import Engine
+    from islr.inference.enroll import choose_shots, embed_entries, labelled_entries
+    from islr.inference.vocabulary import Vocabulary, fit_calibration
+    from islr.landmarks import LandmarkCache
+
+    engine = Engine.load(checkpoint, threads=threads, vocabulary=False)
+    known = engine.known_labels
+    cache = LandmarkCache(cache_dir)
+    train = embed_entries(engine, cache, labelled_entries(cache_dir, ("train",))[1])
+    val = embed_entries(engine, cache, labelled_entries(cache_dir, ("val",))[1])
+    truth = np.array(val.labels)
+    is_added = np.isin(truth, held)
+    alone = np.array(known)[val.logits.argmax(1)]
+    index = {label: i for i, label in enumerate(known)}
+    on_known = np.array([label in index for label in train.labels])
+    y = np.array([index[label] for label in np.array(train.labels)[on_known]])
+    simulated = fit_calibration(train.logits[on_known], train.embeddings[on_known], y, shots=3)
+    grid = calibration_grid()
+    by_id = {e.id: i for i, e in enumerate(train.entries)}
+    per_k = {}
+    for k in shots:
+        hits = np.zeros((len(grid) + 1, draws, len(truth)), dtype=bool)
+        for draw in range(draws):
+            vocab = Vocabulary(engine.embedding_dim)
+            for label, chosen in choose_shots(train.entries, held, k, draw).items():
+                rows = [by_id[e.id] for e in chosen]
+                vocab = vocab.with_examples(label, train.embeddings[rows], f"{k} train samples")
+            labels = np.array(vocab.labels(known))
+            for c, calibration in enumerate([*grid, simulated]):
+                predicted = labels[_scores(val, vocab, known, calibration).argmax(1)]
+                hits[c, draw] = predicted == truth
+        per_k[k] = {
+            "added": hits[:, :, is_added].mean(axis=(1, 2)).tolist(),  # per calibration
+            "known": hits[:, :, ~is_added].mean(axis=(1, 2)).tolist(),
+        }
+    return {
+        "k": per_k,
+        "known_alone": float((alone[~is_added] == truth[~is_added]).mean()),
+        "n_val_added": int(is_added.sum()),
+        "n_val_known": int((~is_added).sum()),
+        "simulated_calibration": simulated.to_dict(),
+    }
+
+
+def _scores(samples, vocab, known, calibration) -> np.ndarray:
+    from islr.inference.vocabulary import vocabulary_log_scores
+
+    return vocabulary_log_scores(samples.logits, samples.embeddings, vocab, known, calibration)
+
+
+def known_loss(result: dict, c: int, k: int) -> float:
+    return result["known_alone"] - result["k"][k]["known"][c]
+
+
+def best_calibration(results: list[dict], shots: list[int], max_loss: float = 0.01) -> int:
+    """The grid calibration that adds signs best (top-1 on the added signs, averaged over k and
+    ``results``) while the known signs lose at most ``max_loss`` (averaged alike); the one that
+    loses least when none does."""
+    n = len(calibration_grid())
+
+    def mean(values) -> float:
+        return float(np.mean(list(values)))
+
+    loss = [mean(known_loss(r, c, k) for r in results for k in shots) for c in range(n)]
+    added = [mean(r["k"][k]["added"][c] for r in results for k in shots) for c in range(n)]
+    allowed = [c for c in range(n) if loss[c] <= max_loss + 1e-9]
+    if not allowed:
+        return min(range(n), key=lambda c: (loss[c], -added[c]))
+    return max(allowed, key=lambda c: (added[c], -loss[c]))
+
+
+def summary_table(results: list[dict], shots: list[int]) -> tuple[str, dict]:
+    """Mean ± sd over the choices, each scored with the calibration chosen on the OTHER
+    choices (leave one choice out); plus the calibration chosen on all of them."""
+    grid = calibration_grid()
+
+    def mean_sd(values: list[float]) -> str:
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{100 * statistics.mean(values):.1f} ± {100 * sd:.1f}"
+
+    def rows(chosen: list[int], title: str) -> list[str]:
+        lines = [f"| {title} | k | added signs top-1 (%) | known signs top-1, 50-way (%) | "
+                 "known signs alone, 40-way (%) | known signs lose (points) |",
+                 "|---|---|---|---|---|---|"]  # fmt: skip
+        for k in shots:
+            added = [r["k"][k]["added"][c] for r, c in zip(results, chosen, strict=True)]
+            known = [r["k"][k]["known"][c] for r, c in zip(results, chosen, strict=True)]
+            alone = [r["known_alone"] for r in results]
+            loss = [a - b for a, b in zip(alone, known, strict=True)]
+            lines.append(f"| | {k} | {mean_sd(added)} | {mean_sd(known)} | {mean_sd(alone)} "
+                         f"| {mean_sd(loss)} |")  # fmt: skip
+        return lines
+
+    if len(results) > 1:
+        held_out_choice = [best_calibration(results[:i] + results[i + 1 :], shots)
+                           for i in range(len(results))]  # fmt: skip
+    else:
+        held_out_choice = [best_calibration(results, shots)]
+    simulated = [len(grid)] * len(results)
+    everything = best_calibration(results, shots)
+    n = len(results)
+    lines = [
+        *rows(held_out_choice, "calibration chosen on the other choices"),
+        "",
+        *rows(simulated, "calibration fitted by simulated enrolment on the training data"),
+        "",
+        f"mean ± sd over {n} choices of the held-out signs; per choice "
+        f"~{sum(r['n_val_added'] for r in results) / n:.0f} val videos of added signs and "
+        f"~{sum(r['n_val_known'] for r in results) / n:.0f} of known ones. Calibrations chosen "
+        f"per choice: {', '.join(f'({grid[c].scale:g}, {grid[c].bias:g})' for c in held_out_choice)}"
+        f"; on all {n} choices: scale {grid[everything].scale:g}, bias {grid[everything].bias:g}.",
+    ]
+    return "\n".join(lines), grid[everything].to_dict()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

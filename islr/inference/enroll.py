@@ -1,0 +1,233 @@
+"""Teaching a model new signs: embed a few takes, check them, add them to the vocabulary.
+
+The glue between an :class:`~islr.inference.Engine`, landmark caches and
+:mod:`islr.inference.vocabulary` (which holds the pure parts), shared by ``islr enroll``,
+``islr export --data``, the server's ``/v1/vocabulary`` and ``bench/bench_fewshot.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from islr.errors import DatasetError, VocabularyError
+from islr.inference.engine import Engine
+from islr.inference.vocabulary import (
+    Calibration,
+    CheckResult,
+    EmbeddingReference,
+    Vocabulary,
+    check_new_sign,
+    class_prototypes,
+)
+from islr.landmarks import LandmarkCache, ManifestEntry
+
+
+@dataclass
+class EmbeddedSamples:
+    """Samples of a cache through a model: their entries, logits ``(n, K)`` and embeddings."""
+
+    entries: list[ManifestEntry]
+    logits: np.ndarray
+    embeddings: np.ndarray
+
+    @property
+    def labels(self) -> list[str]:
+        return [e.label for e in self.entries]
+
+
+def embed_entries(
+    engine: Engine, cache: LandmarkCache, entries: list[ManifestEntry]
+) -> EmbeddedSamples:
+    """Logits and embeddings of cache entries (in batches: bounded memory)."""
+    logits, embeddings = [], []
+    for i in range(0, len(entries), 128):
+        batch = np.stack([engine.prepare(s) for s in cache.load_many(entries[i : i + 128])])
+        lg, em = engine.logits_and_embedding_batch(batch)
+        logits.append(lg)
+        embeddings.append(em)
+    if not entries:
+        dim = engine.embedding_dim or 0
+        return EmbeddedSamples([], np.zeros((0, len(engine.known_labels))), np.zeros((0, dim)))
+    return EmbeddedSamples(list(entries), np.concatenate(logits), np.concatenate(embeddings))
+
+
+def labelled_entries(
+    cache_dir: str | Path, splits: tuple[str, ...] | None
+) -> tuple[LandmarkCache, list[ManifestEntry]]:
+    """The labelled entries of ``splits`` (None: every split) of a cache."""
+    cache = LandmarkCache(cache_dir)
+    if splits is None:
+        entries = cache.require_entries(None)
+    else:
+        entries = [e for s in splits for e in cache.require_entries(s)]
+    entries = [e for e in entries if e.label]
+    if not entries:
+        raise DatasetError(f"{cache_dir}: no labelled samples in split(s) {splits}")
+    return cache, entries
+
+
+def choose_shots(
+    entries: list[ManifestEntry], labels: list[str], shots: int | None, seed: int
+) -> dict[str, list[ManifestEntry]]:
+    """At most ``shots`` entries of each label (all when None), chosen with ``seed``."""
+    rng = np.random.default_rng(seed)
+    chosen = {}
+    for label in labels:
+        mine = sorted((e for e in entries if e.label == label), key=lambda e: e.id)
+        if not mine:
+            raise DatasetError(f"no samples of {label!r} in the chosen split(s)")
+        if shots is not None and len(mine) > shots:
+            mine = [mine[i] for i in sorted(rng.choice(len(mine), shots, replace=False))]
+        chosen[label] = mine
+    return chosen
+
+
+def reference_from_samples(
+    samples: EmbeddedSamples,
+    known: list[str],
+    source: str = "",
+    calibration: Calibration | None = None,
+) -> EmbeddingReference:
+    """What a model carries for its vocabulary, from labelled samples of its known signs (its
+    training data): the known signs' prototypes, the duplicate threshold
+    (:func:`duplicate_threshold`) and ``calibration`` (default: :class:`Calibration`'s, chosen
+    by bench/bench_fewshot.py; fitting it on the training data by simulated enrolment,
+    :func:`~islr.inference.vocabulary.fit_calibration`, cost the known signs 12-30 points there,
+    because a trained sign's examples cluster far tighter than a new sign's)."""
+    index = {label: i for i, label in enumerate(known)}
+    labels = [known_label_for(label, known) for label in samples.labels]  # "thankyou" = "thank you"
+    keep = [i for i, label in enumerate(labels) if label in index]
+    if not keep:
+        raise DatasetError("none of the samples has a sign the model knows")
+    y = np.array([index[labels[i]] for i in keep])
+    embeddings = samples.embeddings[keep]
+    prototypes = class_prototypes(embeddings, y, len(known))
+    threshold = duplicate_threshold(embeddings, y, prototypes)
+    return EmbeddingReference(calibration or Calibration(), prototypes, threshold, source)
+
+
+def reference_from_cache(
+    engine: Engine, cache_dir: str | Path, splits: tuple[str, ...] = ("train",)
+) -> EmbeddingReference:
+    """:func:`reference_from_samples` on the labelled samples of ``splits`` of a cache (the
+    model's training data)."""
+    cache, entries = labelled_entries(cache_dir, splits)
+    samples = embed_entries(engine, cache, entries)
+    source = f"{Path(cache_dir).name} ({'+'.join(splits)}, {len(entries)} samples)"
+    return reference_from_samples(samples, engine.known_labels, source)
+
+
+def duplicate_threshold(
+    embeddings: np.ndarray, y: np.ndarray, prototypes: np.ndarray, quantile: float = 0.02
+) -> float:
+    """The similarity from which a new sign counts as a recording of an existing one: the
+    ``quantile`` of the similarity between one take of a known sign and that sign's prototype
+    (so about 49 in 50 takes of a known sign are flagged, on the model's training data; on
+    INCLUDE-50 the validation takes of known signs agree, see README)."""
+    own = np.einsum("ij,ij->i", embeddings, prototypes[y])
+    return round(float(np.quantile(own, quantile)), 4)
+
+
+def check_takes(engine: Engine, label: str, embeddings: np.ndarray) -> CheckResult:
+    """The near-duplicate check of takes of ``label`` against the engine's signs."""
+    return check_new_sign(
+        label,
+        embeddings,
+        engine.vocabulary,
+        engine.known_labels,
+        engine.reference.known_prototypes,
+        engine.reference.duplicate_similarity,
+    )
+
+
+def add_takes(
+    vocab: Vocabulary,
+    check: CheckResult,
+    embeddings: np.ndarray,
+    source: str,
+    force: bool = False,
+) -> Vocabulary:
+    """``vocab`` with the takes added under ``check.label``; :class:`DuplicateSignError` when the
+    check flagged them and ``force`` is false."""
+    if check.flagged and not force:
+        raise DuplicateSignError(check)
+    return vocab.with_examples(check.label, embeddings, source)
+
+
+class DuplicateSignError(VocabularyError):
+    """A new sign too close to an existing one (its check says which and how close)."""
+
+    def __init__(self, check: CheckResult):
+        super().__init__(f"{check.label!r}: {check.reason}")
+        self.check = check
+
+
+@dataclass
+class EnrolOutcome:
+    """What happened to one sign's takes."""
+
+    check: CheckResult
+    added: bool
+    source: str
+
+
+def known_label_for(label: str, known: list[str]) -> str:
+    """``label`` as the model writes it when it names a known sign (``thankyou`` and
+    ``thank you`` are one sign), else ``label``."""
+    from islr.datasets.include import label_key
+
+    by_key = {label_key(k): k for k in known}
+    return by_key.get(label_key(label), label)
+
+
+def enrol(
+    engine: Engine,
+    takes: dict[str, np.ndarray],
+    sources: dict[str, str],
+    force: bool = False,
+) -> list[EnrolOutcome]:
+    """Add each label's takes (unit embeddings ``(n, E)``) to ``engine``'s vocabulary, one label
+    after the other (so two new signs that are too close are flagged too); a flagged label is
+    skipped unless ``force``. The engine uses the result at once; nothing is written."""
+    outcomes = []
+    for label, embeddings in takes.items():
+        result = check_takes(engine, label, embeddings)
+        added = force or not result.flagged
+        if added:
+            engine.set_vocabulary(
+                engine.vocabulary.with_examples(label, embeddings, sources[label])
+            )
+        outcomes.append(EnrolOutcome(result, added, sources[label]))
+    return outcomes
+
+
+def write_model_with_vocabulary(model: str | Path, out: str | Path, vocab: Vocabulary) -> Path:
+    """``out`` (``.onnx`` or ``.pt``) = the model ``model`` (copied, or exported to ONNX from a
+    checkpoint) + ``vocab`` in ``out``'s vocabulary file; both written atomically. ``out`` may be
+    the model itself (only its vocabulary changes)."""
+    from islr.errors import ModelError
+    from islr.inference.vocabulary import save_vocabulary, vocabulary_path
+    from islr.landmarks import atomic_write_bytes
+    from islr.pretrained import resolve_model
+
+    out = Path(out)
+    source = resolve_model(model)
+    if source.is_dir():
+        source = source / "best.pt"
+    kind = out.suffix.lower()
+    if kind not in (".onnx", ".pt"):
+        raise ModelError(f"{out}: a model file ends in .onnx or .pt")
+    if out.exists() and out.resolve() == source.resolve():
+        return save_vocabulary(vocabulary_path(out), vocab)
+    if kind == source.suffix.lower():
+        atomic_write_bytes(out, source.read_bytes())
+    elif kind == ".onnx":
+        from islr.inference.export import onnx_bytes_from_checkpoint
+
+        atomic_write_bytes(out, onnx_bytes_from_checkpoint(source))
+    else:
+        raise ModelError(f"{out}: an ONNX model cannot become a checkpoint; give a .onnx name")
+    return save_vocabulary(vocabulary_path(out), vocab)

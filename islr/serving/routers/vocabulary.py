@@ -1,0 +1,235 @@
+"""``/v1/vocabulary``: list, check, add, rename and remove the signs added to the served model.
+
+- ``GET /v1/vocabulary``: every sign (known and added, with the added ones' prototypes), the
+  calibration of added signs' scores, the limits and whether writes are allowed; the page scores
+  added signs in the browser with these (the same rule as :mod:`islr.inference.vocabulary`).
+- ``POST /v1/vocabulary/check``: takes of a sign -> how consistent they are and the nearest
+  other sign (flagged when too close); never writes.
+- ``POST /v1/vocabulary``: the same body plus ``force`` -> adds the takes (a new sign, or more
+  examples of an existing one); 403 unless the server runs with ``islr serve --allow-enroll``,
+  413 for a take over the limits, 409 with the check when flagged and not forced.
+- ``DELETE /v1/vocabulary/{label}``, ``PATCH /v1/vocabulary/{label}`` (``{"label": new}``).
+
+Every change is written atomically to the vocabulary file beside the model before it is used,
+and ``/v1/predict``, ``WS /v1/stream`` and ``GET /v1/model`` see it at once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from islr.errors import InputError, ModelError, VocabularyError
+from islr.inference.enroll import DuplicateSignError, add_takes, check_takes
+from islr.inference.vocabulary import UnknownSignError, Vocabulary, save_vocabulary
+from islr.serving.inputs import frames_to_array, to_model_frames
+from islr.serving.schemas import Frame
+from islr.serving.state import ServerState, server_state
+
+router = APIRouter(tags=["vocabulary"])
+State = Annotated[ServerState, Depends(server_state)]
+
+
+class Take(BaseModel):
+    """One recording of a sign, as the body of ``POST /v1/predict`` (without top_k)."""
+
+    frames: list[Frame] = Field(..., min_length=1, description="[T][N][C], null = not detected.")
+    layout: str | None = Field(None, description="Layout of the N points; default: the model's.")
+    image_width: int | None = Field(None, gt=0, description="Source image width in pixels.")
+    image_height: int | None = Field(None, gt=0, description="Source image height in pixels.")
+
+
+class EnrolRequest(BaseModel):
+    label: str = Field(..., description="The sign's name (a new one, or one to add examples to).")
+    takes: list[Take] = Field(..., min_length=1, description="Recordings of the sign.")
+    force: bool = Field(False, description="Add it even when it is flagged as too close.")
+
+
+class RenameRequest(BaseModel):
+    label: str = Field(..., description="The new name.")
+
+
+def _sign(engine: Any, vocab: Vocabulary, label: str) -> dict[str, Any]:
+    added = vocab.find(label)
+    entry: dict[str, Any] = {
+        "label": label,
+        "kind": "known" if label in engine.known_labels else "added",
+        "examples": added.examples if added else 0,
+        "provenance": [dict(p) for p in added.provenance] if added else [],
+    }
+    if added is not None:
+        entry["prototypes"] = added.to_dict()["prototypes"]
+    return entry
+
+
+def vocabulary_listing(state: ServerState) -> dict[str, Any]:
+    """The body of ``GET /v1/vocabulary``."""
+    engine, config = state.engine, state.config
+    vocab = engine.vocabulary
+    return {
+        "allow_enroll": config.allow_enroll and engine.embedding_dim is not None,
+        "limits": {
+            "max_takes": config.max_takes,
+            "max_take_frames": config.max_take_frames,
+            "max_take_bytes": config.max_take_bytes,
+        },
+        "calibration": engine.reference.calibration.to_dict(),
+        "embedding_dim": engine.embedding_dim,
+        "duplicate_similarity": engine.reference.duplicate_similarity,
+        "file": str(engine.vocabulary_file) if engine.vocabulary_file else None,
+        "signs": [_sign(engine, vocab, label) for label in vocab.labels(engine.known_labels)],
+    }
+
+
+@router.get("/v1/vocabulary")
+async def list_vocabulary(state: State) -> dict:
+    """Every sign of the model (known, then added), the calibration and the limits."""
+    return vocabulary_listing(state)
+
+
+def _require_writes(state: ServerState) -> None:
+    if not state.config.allow_enroll:
+        raise HTTPException(
+            403,
+            "this server does not change its vocabulary: start it with islr serve --allow-enroll",
+        )
+    _require_embedding(state)
+
+
+def _require_embedding(state: ServerState) -> None:
+    if state.engine.embedding_dim is None:
+        raise HTTPException(
+            409,
+            "this model has no sign embedding (exported by an older islr): export it again with "
+            "islr export to add signs to it",
+        )
+
+
+async def _enrol_request(request: Request, state: ServerState) -> EnrolRequest:
+    """The body, within the limits: 413 for too many takes or a take too large or too long."""
+    config = state.config
+    limit = config.max_takes * config.max_take_bytes + 4096
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the request is larger than {limit} bytes")
+    raw = await request.body()
+    if len(raw) > limit:
+        raise HTTPException(413, f"the request is larger than {limit} bytes")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"the body is not JSON ({e})") from None
+    takes = body.get("takes") if isinstance(body, dict) else None
+    if isinstance(takes, list):
+        if len(takes) > config.max_takes:
+            raise HTTPException(
+                413, f"{len(takes)} takes; this server takes at most {config.max_takes}"
+            )
+        for i, take in enumerate(takes):
+            size = len(json.dumps(take, separators=(",", ":")))
+            if size > config.max_take_bytes:
+                raise HTTPException(
+                    413, f"take {i}: {size} bytes, more than this server's {config.max_take_bytes}"
+                )
+            frames = take.get("frames") if isinstance(take, dict) else None
+            if isinstance(frames, list) and len(frames) > config.max_take_frames:
+                raise HTTPException(
+                    413,
+                    f"take {i}: {len(frames)} frames, more than this server's "
+                    f"{config.max_take_frames}",
+                )
+    try:
+        return EnrolRequest.model_validate(body)
+    except ValidationError as e:
+        raise RequestValidationError(e.errors()) from None
+
+
+def _take_embeddings(state: ServerState, takes: list[Take]) -> np.ndarray:
+    """Unit embeddings of the takes (worker thread)."""
+    engine = state.engine
+    batch = []
+    for i, take in enumerate(takes):
+        if (take.image_width is None) != (take.image_height is None):
+            raise InputError(f"take {i}: give both image_width and image_height, or neither")
+        data = to_model_frames(engine, frames_to_array(take.frames, f"take {i}"), take.layout)
+        if np.isnan(data).all():
+            raise InputError(f"take {i}: no landmarks in any frame (nobody was detected)")
+        size = (take.image_width, take.image_height) if take.image_width else None
+        batch.append(engine.prepare(data, size))
+    return engine.embed_prepared(np.stack(batch))
+
+
+@router.post("/v1/vocabulary/check")
+async def check(request: Request, state: State) -> dict:
+    """How consistent the takes are and which other sign is nearest; never writes."""
+    _require_embedding(state)
+    body = await _enrol_request(request, state)
+    embeddings = await run_in_threadpool(_take_embeddings, state, body.takes)
+    return check_takes(state.engine, body.label, embeddings).to_dict()
+
+
+@router.post("/v1/vocabulary")
+async def enrol(request: Request, state: State) -> Any:
+    """Add the takes to the sign ``label`` (new, or more examples of an existing one)."""
+    _require_writes(state)
+    body = await _enrol_request(request, state)
+    embeddings = await run_in_threadpool(_take_embeddings, state, body.takes)
+    engine = state.engine
+    async with state.vocabulary_lock:
+        result = check_takes(engine, body.label, embeddings)
+        try:
+            source = f"{len(body.takes)} takes via the server"
+            new = add_takes(engine.vocabulary, result, embeddings, source, body.force)
+        except DuplicateSignError as e:
+            return JSONResponse({**e.check.to_dict(), "detail": str(e)}, status_code=409)
+        _commit(state, new)
+    return {**result.to_dict(), "sign": _sign(engine, new, result.label)}
+
+
+@router.delete("/v1/vocabulary/{label}")
+async def remove(label: str, state: State) -> dict:
+    """Remove an added sign (or a known sign's added examples)."""
+    _require_writes(state)
+    engine = state.engine
+    async with state.vocabulary_lock:
+        _commit(state, _changed(lambda v: v.removed(label, engine.known_labels), engine))
+    return vocabulary_listing(state)
+
+
+@router.patch("/v1/vocabulary/{label}")
+async def rename(label: str, body: RenameRequest, state: State) -> dict:
+    """Rename an added sign."""
+    _require_writes(state)
+    engine = state.engine
+    async with state.vocabulary_lock:
+        new = _changed(lambda v: v.renamed(label, body.label, engine.known_labels), engine)
+        _commit(state, new)
+    return _sign(engine, new, body.label.strip())
+
+
+def _changed(change: Any, engine: Any) -> Vocabulary:
+    try:
+        return change(engine.vocabulary)
+    except UnknownSignError as e:
+        raise HTTPException(404, str(e)) from None
+    except VocabularyError as e:
+        raise HTTPException(409, str(e)) from None
+
+
+def _commit(state: ServerState, vocab: Vocabulary) -> None:
+    """Persist, then serve: a change that cannot be written is not made."""
+    engine = state.engine
+    if engine.vocabulary_file is None:
+        raise ModelError("this server has no vocabulary file to write to")
+    try:
+        save_vocabulary(engine.vocabulary_file, vocab)
+    except OSError as e:
+        raise HTTPException(500, f"cannot write {engine.vocabulary_file}: {e}") from None
+    engine.set_vocabulary(vocab)
