@@ -31,6 +31,7 @@ class OptimConfig:
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     grad_clip: float = 1.0
+    outlier_frac: float = 0.0  # made-up non-signs added per batch (x batch size), flat targets
 
 
 @dataclass

@@ -22,7 +22,8 @@ from torch.nn import functional as F
 
 from islr.errors import ConfigError, ModelError
 from islr.features import mixup
-from islr.landmarks import atomic_write_bytes
+from islr.features.augment import spliced_non_sign
+from islr.landmarks import atomic_write_bytes, get_layout
 from islr.models import ModelSpec, count_parameters, read_checkpoint, save_checkpoint
 from islr.models.threads import torch_threads
 from islr.training.config import TrainConfig, save_config
@@ -199,6 +200,16 @@ def _train(
             )  # fmt: skip
             y = data.train.targets[idx]
             soft = np.eye(len(data.labels), dtype=np.float32)[y]
+            n_out = int(round(cfg.optim.outlier_frac * len(idx)))
+            if n_out:  # outlier exposure: made-up non-signs must get a flat distribution
+                pairs = rng.integers(0, len(data.train), size=(n_out, 2))
+                layout_obj = get_layout(data.layout)
+                outliers = [spliced_non_sign(data.train.arrays[i], data.train.arrays[j],
+                                             layout_obj, rng) for i, j in pairs]  # fmt: skip
+                x = np.concatenate([x, make_batch(outliers, features.seq_len, data.layout,
+                                                  cfg.augment, rng)])  # fmt: skip
+                flat = np.full((n_out, len(data.labels)), 1 / len(data.labels), np.float32)
+                soft = np.concatenate([soft, flat])
             if cfg.augment.p_mixup > 0 and rng.random() < cfg.augment.p_mixup and len(idx) > 1:
                 x, soft = mixup(x, soft, cfg.augment.mixup_alpha, rng)
             logits = model(torch.from_numpy(x))
@@ -213,7 +224,7 @@ def _train(
             if ema is not None:
                 ema.update(model)
             total_loss += loss.item() * len(idx)
-            total_correct += int((logits.argmax(1).numpy() == y).sum())
+            total_correct += int((logits[: len(idx)].argmax(1).numpy() == y).sum())
             seen += len(idx)
             if on_step:
                 on_step(epoch, step, steps_per_epoch, total_loss / seen, total_correct / seen)
