@@ -458,3 +458,17 @@ def test_js_and_python_learned_segmenters_give_the_same_events(tmp_path: Path) -
         for key in ("start", "end"):
             if key in py:
                 assert abs(js[key] - py[key]) <= 1 / 30, (js, py)
+
+
+def test_sign_confidence_matches_python(tmp_path: Path) -> None:
+    """The unknown-sign test's score, in JS and Python, with and without added signs."""
+    from islr.inference.streaming import sign_confidence
+
+    cases = [
+        ([0.7, 0.2, 0.1], 3),  # no added signs: the best probability
+        ([0.3, 0.1, 0.1, 0.5], 3),  # an added sign wins: its share over the known signs' mass
+        ([0.4, 0.1, 0.1, 0.4], 3),
+        ([0.0, 0.0, 1.0], 2),
+    ]
+    got = run_js(tmp_path, f"return {json.dumps(cases)}.map(([p, k]) => P.signConfidence(p, k));")
+    np.testing.assert_allclose(got, [sign_confidence(np.array(p), k) for p, k in cases], rtol=1e-12)

@@ -42,3 +42,18 @@ def test_train_help_lists_the_shipped_configs():
     result = CliRunner().invoke(build_app(), ["train", "--help"], terminal_width=200)
     assert result.exit_code == 0
     assert "default | seed" in result.output
+
+
+def test_a_recipe_brings_its_stream_settings_to_the_export() -> None:
+    """The default recipe carries its calibrated unknown-sign threshold into its models."""
+    from islr.inference.export import recipe_stream
+
+    cfg = load_config(None)
+    assert 0.5 <= cfg.stream["threshold"] < 1.0
+
+    class Spec:  # what recipe_stream reads of a checkpoint's ModelSpec
+        extra = {"train_config": cfg.to_dict()}
+
+    assert recipe_stream(Spec()).threshold == cfg.stream["threshold"]
+    with pytest.raises(ConfigError, match="config.stream"):
+        load_config(None, ["stream.threshold=2"])

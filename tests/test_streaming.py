@@ -161,3 +161,26 @@ def test_three_synthetic_signs_in_a_stream_give_exactly_those_three():
     events = _stream(segmenter, frames)
     found = [e["label"] for e in events if e["type"] == "sign"]
     assert found == [labels[pos] for pos in order], events
+
+
+def test_sign_confidence_is_relative_to_the_known_signs_mass() -> None:
+    from islr.inference.streaming import sign_confidence
+
+    assert sign_confidence(np.array([0.7, 0.2, 0.1]), 3) == pytest.approx(0.7)
+    # an added sign (index 3) with half the mass: the known signs hold 0.5 -> 0.5 / 0.5 = 1
+    assert sign_confidence(np.array([0.3, 0.1, 0.1, 0.5]), 3) == pytest.approx(1.0)
+    # a known sign's confidence is the classifier's own probability, whatever signs were added
+    assert sign_confidence(np.array([0.6, 0.1, 0.1, 0.2]), 3) == pytest.approx(0.75)
+
+
+def test_unknown_event_when_the_model_is_not_sure_of_any_sign() -> None:
+    """Threshold 0.6: a flat distribution (an out-of-vocabulary sign) is 'unknown'."""
+    layout = get_layout("holistic136")
+    flat = np.full(4, 0.25)
+    seg = StreamSegmenter(layout, list("abcd"), lambda frames: flat, StreamConfig(threshold=0.6))
+    events = seg._events(("final", ([np.zeros((layout.n_points, 3))] * 10, 0.0, 1.0)))
+    assert [e["type"] for e in events] == ["unknown"]
+    sure = np.array([0.9, 0.05, 0.03, 0.02])
+    seg = StreamSegmenter(layout, list("abcd"), lambda frames: sure, StreamConfig(threshold=0.6))
+    events = seg._events(("final", ([np.zeros((layout.n_points, 3))] * 10, 0.0, 1.0)))
+    assert [(e["type"], e.get("label")) for e in events] == [("sign", "a")]

@@ -62,11 +62,18 @@ def model_metadata(
         "features": asdict(spec.features),
         "input": INPUT_NAME,
         "output": OUTPUT_NAME,
-        "stream": (stream or StreamConfig()).to_dict(),
+        "stream": (stream or recipe_stream(spec)).to_dict(),
     }
     if embedding_dim is not None:
         meta["embedding"] = embedding_metadata(embedding_reference(spec), embedding_dim)
     return meta
+
+
+def recipe_stream(spec: Any) -> StreamConfig:
+    """The stream settings a checkpoint's training recipe brought (``train_config["stream"]``),
+    over the defaults."""
+    train_config = spec.extra.get("train_config") or {}
+    return StreamConfig.from_dict(train_config.get("stream") or {})
 
 
 def embedding_reference(spec: Any) -> EmbeddingReference:

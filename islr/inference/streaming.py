@@ -406,6 +406,19 @@ class LearnedTracker:
         return self.decoder.flush()
 
 
+def sign_confidence(probs: np.ndarray, n_known: int) -> float:
+    """How sure the model is that a segment is its best sign, for the unknown-sign test.
+
+    The best probability over the model's own signs' share of it (the first ``n_known``): for one
+    of them this is the classifier's own probability, whatever signs were added; for an added
+    sign it is its calibrated ``exp(a * similarity + b)`` (see islr.inference.vocabulary). With no
+    added signs it is the best probability. The default recipe trains with outlier exposure, so a
+    sign outside the vocabulary gets a flat, low distribution.
+    """
+    known_mass = float(np.sum(probs[:n_known]))
+    return float(np.max(probs)) / known_mass if known_mass > 0 else 0.0
+
+
 class StreamSegmenter:
     """Frames of one stream in, events out (step 3); ``classify`` maps frames to probabilities.
 
@@ -425,9 +438,12 @@ class StreamSegmenter:
         classify: Callable[[np.ndarray], np.ndarray],
         config: StreamConfig | None = None,
         tagger: Any = None,
+        n_known: int | None = None,
     ):
         self.config = config or StreamConfig()
         self.labels = list(labels)
+        # the model's own signs come first in the labels, signs added to its vocabulary after
+        self.n_known = len(self.labels) if n_known is None else n_known
         self.classify = classify
         self.summarize = FrameSummarizer(layout)
         self.tracker: SegmentTracker | LearnedTracker = SegmentTracker(self.config)
@@ -466,10 +482,10 @@ class StreamSegmenter:
         if kind == "partial":
             return [{"type": "partial", "top": self._top(self.classify(np.stack(payload)))}]
         frames, start, end = payload
-        top = self._top(self.classify(np.stack(frames)))
+        probs = self.classify(np.stack(frames))
+        top = self._top(probs)
         best = top[0]
         times = {"start": round(start, 3), "end": round(end, 3)}
-        # Hook for the unknown-sign calibration: today "not a known sign" = best prob < threshold.
-        if best["prob"] < self.config.threshold:
+        if sign_confidence(probs, self.n_known) < self.config.threshold:
             return [{"type": "unknown", **times, "top": top}]
         return [{"type": "sign", "label": best["label"], "prob": best["prob"], **times, "top": top}]

@@ -57,6 +57,9 @@ class TrainConfig:
     ema: float = 0.0  # decay of the weight average (e.g. 0.99); 0 = off
     seed: int = 0
     threads: int = 0  # torch threads; 0 = all cores
+    # stream settings the recipe brings to its models' exports (islr.inference.StreamConfig),
+    # e.g. the unknown-sign threshold calibrated for its probabilities
+    stream: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,7 +88,14 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, values or {}, "config")
+    from islr.inference.streaming import StreamConfig
+
+    cfg = _build(TrainConfig, values or {}, "config")
+    try:
+        StreamConfig.from_dict(cfg.stream)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"config.stream: {e}") from e
+    return cfg
 
 
 def resolve_config(ref: str | Path | None) -> Path:

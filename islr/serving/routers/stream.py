@@ -85,8 +85,9 @@ async def stream(ws: WebSocket) -> None:
         return probs[0]
 
     segmenter = StreamSegmenter(
-        engine.model_layout, engine.labels, classify_frames, state.stream, engine.segmenter
-    )
+        engine.model_layout, engine.labels, classify_frames, state.stream, engine.segmenter,
+        n_known=len(engine.known_labels),
+    )  # fmt: skip
     session = _Session()
     errors = 0
     while True:

@@ -351,7 +351,7 @@ class BrowserClassifier {
     state.lastLogits = logits;
     pushSample(state.modelMs, ms);
     const { labels, probs } = scoreWithVocabulary(logits, embedding, meta.labels.slice(0, logits.length), vocabulary);
-    return { probs, labels, logits, ms };
+    return { probs, labels, logits, ms, nKnown: logits.length };
   }
 }
 
@@ -461,13 +461,14 @@ async function runAction(action, t0) {
   if (!action) return;
   let probs = null;
   let labels = meta.labels;
+  let nKnown;
   if (action.kind !== "rest") {
-    ({ probs, labels } = await classifier.classify(action.frames));
+    ({ probs, labels, nKnown } = await classifier.classify(action.frames));
     const now = performance.now();
     if (t0 !== undefined) pushSample(state.delaysMs, now - t0);
     onPrediction(topK(probs, labels, state.stream.top_k), now);
   }
-  showEvent(streamEvent(action, probs, labels, state.stream));
+  showEvent(streamEvent(action, probs, labels, state.stream, nKnown));
 }
 
 /** Holistic on one image; `timestampMs` pins MediaPipe's clock (files), else it uses real time. */

@@ -155,14 +155,25 @@ export function streamConfig(stream, overrides = {}) {
  * One segmenter action and the classifier's probabilities for its frames -> the event the server
  * sends for it (islr.inference.streaming.StreamSegmenter._events): partial, sign or unknown, rest.
  */
-export function streamEvent(action, probs, labels, config) {
+/**
+ * How sure the model is of its best sign: the best probability over the model's own signs' share
+ * (the first nKnown labels; signs added to the vocabulary come after). islr.inference.streaming's
+ * sign_confidence, number for number.
+ */
+export function signConfidence(probs, nKnown) {
+  let knownMass = 0;
+  for (let i = 0; i < nKnown; i++) knownMass += probs[i];
+  return knownMass > 0 ? Math.max(...probs) / knownMass : 0;
+}
+
+export function streamEvent(action, probs, labels, config, nKnown = labels.length) {
   if (action.kind === "rest") return { type: "rest" };
   const round = (v, digits) => Math.round(v * 10 ** digits) / 10 ** digits;
   const top = topK(probs, labels, config.top_k).map(({ label, prob }) => ({ label, prob: round(prob, 5) }));
   if (action.kind === "partial") return { type: "partial", top };
   const times = { start: round(action.start, 3), end: round(action.end, 3) };
-  // "not a known sign": today the best probability under the threshold (the calibration's hook)
-  if (top[0].prob < config.threshold) return { type: "unknown", ...times, top };
+  // "not a known sign": the model is not sure enough of any of its signs
+  if (signConfidence(probs, nKnown) < config.threshold) return { type: "unknown", ...times, top };
   return { type: "sign", label: top[0].label, prob: top[0].prob, ...times, top };
 }
 
