@@ -2,6 +2,7 @@
 
     python bench/bench_fewshot.py [--data ../shared/data/include50] [--work build/fewshot]
         [--choices 5] [--held-out 10] [--shots 1,3,5] [--draws 5] [--config default]
+        [--set key=value ...] (training overrides: compare recipes, each in its own --work)
 
 For each choice i of the 10 held-out signs (``sorted(rng(i).choice(sorted(labels), 10))``, seed i):
 
@@ -50,6 +51,8 @@ def main() -> int:
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--config", default="default")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="a training config override, key=value (e.g. another loss)")  # fmt: skip
     args = parser.parse_args()
 
     from islr.landmarks import LandmarkCache
@@ -105,7 +108,9 @@ def train_base_model(args, cache_dir: Path, entries, choice: int, held: list[str
         if not path.is_file() or json.loads(path.read_text()) != content:
             path.write_text(json.dumps(content))
     run = folder / "run"
-    cfg = load_config(args.config, [f"data.label_file={label_file}", f"threads={args.threads}"])
+    cfg = load_config(
+        args.config, [*args.overrides, f"data.label_file={label_file}", f"threads={args.threads}"]
+    )
     history = run / "history.json"
     finished = history.is_file() and len(json.loads(history.read_text())) >= cfg.optim.epochs
     if (run / "best.pt").is_file() and finished:
