@@ -2,6 +2,7 @@
 
     python bench/bench_fewshot.py [--data ../shared/data/include50] [--work build/fewshot]
         [--choices 5] [--held-out 10] [--shots 1,3,5] [--draws 5] [--config default]
+        [--set key=value ...] (training overrides: compare recipes, each in its own --work)
 
 For each choice i of the 10 held-out signs (``sorted(rng(i).choice(sorted(labels), 10))``, seed i):
 
@@ -50,6 +51,8 @@ def main() -> int:
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--config", default="default")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="a training config override, key=value (e.g. another loss)")  # fmt: skip
     args = parser.parse_args()
 
     from islr.landmarks import LandmarkCache
@@ -105,7 +108,9 @@ def train_base_model(args, cache_dir: Path, entries, choice: int, held: list[str
         if not path.is_file() or json.loads(path.read_text()) != content:
             path.write_text(json.dumps(content))
     run = folder / "run"
-    cfg = load_config(args.config, [f"data.label_file={label_file}", f"threads={args.threads}"])
+    cfg = load_config(
+        args.config, [*args.overrides, f"data.label_file={label_file}", f"threads={args.threads}"]
+    )
     history = run / "history.json"
     finished = history.is_file() and len(json.loads(history.read_text())) >= cfg.optim.epochs
     if (run / "best.pt").is_file() and finished:
@@ -136,8 +141,13 @@ def score_choice(
     50-way (means over ``draws`` draws of the examples); the known signs' 40-way top-1 alone;
     and the same with the calibration fitted by simulated enrolment on the training data."""
     from islr.inference import Engine
-    from islr.inference.enroll import choose_shots, embed_entries, labelled_entries
-    from islr.inference.vocabulary import Vocabulary, fit_calibration
+    from islr.inference.enroll import (
+        choose_shots,
+        embed_entries,
+        labelled_entries,
+        reference_from_samples,
+    )
+    from islr.inference.vocabulary import Vocabulary, check_new_sign, fit_calibration
     from islr.landmarks import LandmarkCache
 
     engine = Engine.load(checkpoint, threads=threads, vocabulary=False)
@@ -152,15 +162,23 @@ def score_choice(
     on_known = np.array([label in index for label in train.labels])
     y = np.array([index[label] for label in np.array(train.labels)[on_known]])
     simulated = fit_calibration(train.logits[on_known], train.embeddings[on_known], y, shots=3)
+    reference = reference_from_samples(train, known)  # known prototypes, duplicate threshold
     grid = calibration_grid()
     by_id = {e.id: i for i, e in enumerate(train.entries)}
     per_k = {}
     for k in shots:
         hits = np.zeros((len(grid) + 1, draws, len(truth)), dtype=bool)
+        flagged = np.zeros((draws, len(truth)), dtype=bool)  # a val video of a flagged sign
+        n_flagged = 0
         for draw in range(draws):
             vocab = Vocabulary(engine.embedding_dim)
             for label, chosen in choose_shots(train.entries, held, k, draw).items():
                 rows = [by_id[e.id] for e in chosen]
+                check = check_new_sign(label, train.embeddings[rows], Vocabulary(vocab.embedding_dim),
+                                       known, reference.known_prototypes,
+                                       reference.duplicate_similarity)  # fmt: skip
+                flagged[draw] |= check.flagged & (truth == label)
+                n_flagged += check.flagged
                 vocab = vocab.with_examples(label, train.embeddings[rows], f"{k} train samples")
             labels = np.array(vocab.labels(known))
             for c, calibration in enumerate([*grid, simulated]):
@@ -169,6 +187,14 @@ def score_choice(
         per_k[k] = {
             "added": hits[:, :, is_added].mean(axis=(1, 2)).tolist(),  # per calibration
             "known": hits[:, :, ~is_added].mean(axis=(1, 2)).tolist(),
+            # the near-duplicate flag: how many added signs it flags, and how those fare
+            "flagged_signs": n_flagged / (draws * len(held)),
+            "flagged_hits": [int(hits[c][flagged].sum()) for c in range(len(grid) + 1)],
+            "flagged_videos": int(flagged.sum()),
+            "unflagged_hits": [
+                int(hits[c][~flagged & is_added].sum()) for c in range(len(grid) + 1)
+            ],
+            "unflagged_videos": int((~flagged & is_added).sum()),
         }
     return {
         "k": per_k,
@@ -176,6 +202,7 @@ def score_choice(
         "n_val_added": int(is_added.sum()),
         "n_val_known": int((~is_added).sum()),
         "simulated_calibration": simulated.to_dict(),
+        "duplicate_similarity": reference.duplicate_similarity,
     }
 
 
@@ -236,6 +263,20 @@ def summary_table(results: list[dict], shots: list[int]) -> tuple[str, dict]:
     simulated = [len(grid)] * len(results)
     everything = best_calibration(results, shots)
     n = len(results)
+    flag_lines = []
+    for k in shots:
+        share = statistics.mean(r["k"][k]["flagged_signs"] for r in results)
+        fh = sum(
+            r["k"][k]["flagged_hits"][c] for r, c in zip(results, held_out_choice, strict=True)
+        )
+        fv = sum(r["k"][k]["flagged_videos"] for r in results)
+        uh = sum(
+            r["k"][k]["unflagged_hits"][c] for r, c in zip(results, held_out_choice, strict=True)
+        )
+        uv = sum(r["k"][k]["unflagged_videos"] for r in results)
+        flag_lines.append(f"k={k}: {100 * share:.0f}% of the added signs flagged as too close to a "
+                          f"known sign; top-1 on their val videos {100 * fh / max(fv, 1):.0f}% "
+                          f"(n={fv}) vs {100 * uh / max(uv, 1):.0f}% on the others' (n={uv})")  # fmt: skip
     lines = [
         *rows(held_out_choice, "calibration chosen on the other choices"),
         "",
@@ -246,6 +287,12 @@ def summary_table(results: list[dict], shots: list[int]) -> tuple[str, dict]:
         f"~{sum(r['n_val_known'] for r in results) / n:.0f} of known ones. Calibrations chosen "
         f"per choice: {', '.join(f'({grid[c].scale:g}, {grid[c].bias:g})' for c in held_out_choice)}"
         f"; on all {n} choices: scale {grid[everything].scale:g}, bias {grid[everything].bias:g}.",
+        "",
+        "Near-duplicate flag (nearest known sign's mean training embedding at or above the "
+        "model's duplicate threshold, "
+        + ", ".join(f"{r['duplicate_similarity']:.3f}" for r in results)
+        + "):",
+        *[f"- {line}" for line in flag_lines],
     ]
     return "\n".join(lines), grid[everything].to_dict()
 

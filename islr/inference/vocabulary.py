@@ -60,7 +60,9 @@ class Calibration:
 
 
 # A new sign whose prototype is at least this similar to another sign's is flagged: the two
-# would be confused. Measured on INCLUDE-50 (see bench/bench_fewshot.py and README).
+# would be confused. A model exported with its training data carries its own threshold
+# (islr.inference.enroll.duplicate_threshold: 0.88-0.90 for INCLUDE-50 models); this is the
+# fallback for one exported without.
 DUPLICATE_SIMILARITY = 0.9
 
 

@@ -439,7 +439,8 @@ export function segmenterInput(frames, rows, nCoordsIn, nCoordsOut) {
 // ------------------------------------------------------------------------------ added signs
 // Signs added on the page (issue 12's vocabulary, GET /v1/vocabulary) are scored from the model's
 // second output, `embedding`, against each sign's prototypes. The same formula as the server's
-// (islr's vocabulary scoring in Python); tests/test_browser_pipeline.py checks them number for number.
+// (islr.inference.vocabulary.vocabulary_log_scores); tests/test_page_vocabulary.py checks them
+// number for number.
 
 /** log(softmax(x)); an ensemble's output is already a log-probability and stays unchanged. */
 export function logSoftmax(logits) {
