@@ -12,7 +12,6 @@ import {
   rowMap,
   scoreWithVocabulary,
   segmenterInput,
-  softmax,
   streamConfig,
   streamEvent,
   topK,
