@@ -131,16 +131,15 @@ def drop_detections(data: np.ndarray, rows: slice, frames: np.ndarray) -> np.nda
 # with fixed parameters.
 
 
-def spliced_non_sign(
+def made_up_non_sign(
     a: np.ndarray, b: np.ndarray, layout: Layout, rng: np.random.Generator
 ) -> np.ndarray:
-    """A movement that is no known sign, made of two signs' clips: the start of one joined to the
-    end of the other, or one clip's left hand with the other's right hand (time-aligned)."""
+    """A movement that is no known sign, made of two signs' clips: one clip played backwards, or
+    its right hand replaced by the other clip's (time-aligned). Never a part of a sign: a stream's
+    segments carry the end of the sign before them, and must still read as their sign."""
     hand = layout.slice("right_hand") if "right_hand" in layout.components else None
     if hand is None or rng.random() < 0.5:
-        cut_a = max(1, int(len(a) * rng.uniform(0.35, 0.65)))
-        cut_b = min(len(b) - 1, int(len(b) * rng.uniform(0.35, 0.65)))
-        return np.concatenate([a[:cut_a], b[cut_b:]])
+        return a[::-1].copy()
     n = len(a)
     b = b[np.minimum((np.arange(n) * len(b)) // n, len(b) - 1)]
     out = a.copy()

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from islr.errors import ConfigError, ModelError
 from islr.features import mixup
-from islr.features.augment import spliced_non_sign
+from islr.features.augment import made_up_non_sign
 from islr.landmarks import atomic_write_bytes, get_layout
 from islr.models import ModelSpec, count_parameters, read_checkpoint, save_checkpoint
 from islr.models.threads import torch_threads
@@ -204,7 +204,7 @@ def _train(
             if n_out:  # outlier exposure: made-up non-signs must get a flat distribution
                 pairs = rng.integers(0, len(data.train), size=(n_out, 2))
                 layout_obj = get_layout(data.layout)
-                outliers = [spliced_non_sign(data.train.arrays[i], data.train.arrays[j],
+                outliers = [made_up_non_sign(data.train.arrays[i], data.train.arrays[j],
                                              layout_obj, rng) for i, j in pairs]  # fmt: skip
                 x = np.concatenate([x, make_batch(outliers, features.seq_len, data.layout,
                                                   cfg.augment, rng)])  # fmt: skip
