@@ -49,6 +49,9 @@ def main() -> int:
     parser.add_argument(
         "--segmenter-only", action="store_true", help="build only NAME.segmenter.onnx"
     )
+    parser.add_argument(
+        "--keep-segmenter", action="store_true", help="retrain the classifier, not the segmenter"
+    )
     parser.add_argument("--reexport", action="store_true", help="keep the checkpoint's weights")
     parser.add_argument("--cache", type=Path, default=None, help="an imported INCLUDE-50 cache")
     args = parser.parse_args()
@@ -103,6 +106,8 @@ def main() -> int:
     attach_embedding_reference(pt_path, cache_dir)
     print(f"trained {args.members} members in {time.perf_counter() - t_all:.0f} s")
     export_and_check(pt_path, onnx_path, cache, entries)
+    if args.keep_segmenter:
+        return 0
     return build_segmenter(cache_dir, args.work / "segmenter", args.out / args.name)
 
 
