@@ -197,5 +197,7 @@ def merged_stream(classifier: StreamConfig, segmenter: SegmenterModel | None) ->
     """The classifier's stream settings with the segmenter's on top (its decoder settings)."""
     if segmenter is None:
         return classifier
-    names = set(classifier.to_dict())
-    return replace(classifier, **{k: v for k, v in segmenter.stream.items() if k in names})
+    # only the decoder's: the rest (the unknown threshold...) belongs to the classifier
+    return replace(
+        classifier, **{k: v for k, v in segmenter.stream.items() if k in DEFAULT_DECODER}
+    )
