@@ -127,7 +127,25 @@ def reexport(args) -> int:
     entries = [e for e in cache.entries() if e.label and e.split in ("train", "val")]
     pt_path, onnx_path = args.out / f"{args.name}.pt", args.out / f"{args.name}.onnx"
     attach_embedding_reference(pt_path, cache_dir)
+    attach_recipe_stream(pt_path, args.config)
     return export_and_check(pt_path, onnx_path, cache, entries)
+
+
+def attach_recipe_stream(pt_path: Path, config: str) -> None:
+    """A checkpoint trained before its recipe carried stream settings (the unknown threshold)
+    gets the recipe's, so that its export carries them."""
+    from islr.models import ModelSpec, read_checkpoint, save_checkpoint
+    from islr.training import load_config
+
+    payload = read_checkpoint(pt_path)
+    extra = payload.get("extra", {})
+    train_config = dict(extra.get("train_config") or {})
+    if "stream" in train_config:
+        return
+    train_config["stream"] = load_config(config).stream
+    spec = ModelSpec.from_dict(payload, extra)
+    save_checkpoint(pt_path, spec, payload["state_dict"], train_config=train_config)
+    print(f"{pt_path}: stream settings of the recipe {config!r}: {train_config['stream']}")
 
 
 def attach_embedding_reference(pt_path: Path, cache_dir: Path) -> None:
