@@ -124,12 +124,17 @@ def load_config(ref: str | Path | None, overrides: list[str] | None = None) -> T
         values: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})") from e
+    apply_overrides(values, overrides)
+    return config_from_dict(values)
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str] | None) -> None:
+    """``key.sub=value`` items (values parsed as YAML) into a config's nested mapping."""
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} must look like key.sub=value")
         _set_dotted(values, key.strip(), yaml.safe_load(raw))
-    return config_from_dict(values)
 
 
 def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:

@@ -26,7 +26,7 @@ from islr.features.streams import StreamRecipe, random_streams
 from islr.landmarks import LandmarkCache, atomic_write_bytes
 from islr.models.segmenter import SegmenterConfig, SignSegmenter, shift_tags
 from islr.models.threads import torch_threads
-from islr.training.config import _build, _plain, _set_dotted
+from islr.training.config import _build, _plain, apply_overrides
 
 IGNORE = -100
 
@@ -61,11 +61,7 @@ def load_segmenter_config(
             values = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as e:
             raise ConfigError(f"{path}: cannot read the segmenter recipe ({e})") from e
-    for item in overrides or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} must look like key.sub=value")
-        _set_dotted(values, key.strip(), yaml.safe_load(raw))
+    apply_overrides(values, overrides)
     return _build(SegmenterTrainConfig, values, "segmenter config")
 
 
