@@ -151,6 +151,10 @@ def uninterrupted_cache(many_videos, tmp_path_factory):
     return cache
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_after_first_sample(
     video_dir, cache, sig, args: tuple[str, ...] = RESUME_ARGS
 ) -> tuple[int, int, str]:
@@ -163,6 +167,9 @@ def interrupt_after_first_sample(
         text=True,
         start_new_session=True,
         env=ENV,
+        # as from a terminal: Ctrl-C's default action, whatever this test process set (a child
+        # that starts with SIGINT ignored never gets Python's KeyboardInterrupt handler)
+        preexec_fn=_default_sigint,
     )
     manifest = cache / "manifest.jsonl"
     deadline = time.monotonic() + 120
