@@ -412,8 +412,7 @@ def sign_confidence(probs: np.ndarray, n_known: int) -> float:
     The best probability over the model's own signs' share of it (the first ``n_known``): for one
     of them this is the classifier's own probability, whatever signs were added; for an added
     sign it is its calibrated ``exp(a * similarity + b)`` (see islr.inference.vocabulary). With no
-    added signs it is the best probability. The default recipe trains with outlier exposure, so a
-    sign outside the vocabulary gets a flat, low distribution.
+    added signs it is the best probability.
     """
     known_mass = float(np.sum(probs[:n_known]))
     return float(np.max(probs)) / known_mass if known_mass > 0 else 0.0
