@@ -86,3 +86,42 @@ def test_model_kwargs_that_do_not_fit_are_a_config_error(tmp_path: Path):
     cfg = load_config(None, ["model.kwargs={depth: 3}", "optim.epochs=1"])
     with pytest.raises(ConfigError, match="cannot be built"):
         train(cfg, cache, tmp_path / "run")
+
+
+def test_made_up_non_signs_are_a_sign_backwards_or_two_signs_hands() -> None:
+    """Outlier exposure's non-signs: one clip reversed in time, or its right hand replaced by the
+    other clip's (time-aligned to its length); a layout without a right hand only reverses."""
+    from islr.features.augment import made_up_non_sign
+    from islr.features.model_input import resample
+    from islr.landmarks import get_layout
+
+    layout = get_layout("holistic136")
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(30, layout.n_points, 3)).astype(np.float32)
+    b = rng.normal(size=(45, layout.n_points, 3)).astype(np.float32)
+    hand = layout.slice("right_hand")
+    kinds = set()
+    for seed in range(20):
+        out = made_up_non_sign(a, b, layout, np.random.default_rng(seed))
+        assert out.shape == a.shape
+        if np.array_equal(out, a[::-1]):
+            kinds.add("reversed")
+        else:
+            np.testing.assert_array_equal(out[:, hand], resample(b, len(a))[:, hand])
+            others = np.ones(layout.n_points, bool)
+            others[hand] = False
+            np.testing.assert_array_equal(out[:, others], a[:, others])
+            kinds.add("swapped")
+    assert kinds == {"reversed", "swapped"}
+
+
+def test_outlier_batch_is_shaped_like_a_training_batch() -> None:
+    from islr.landmarks import get_layout
+    from islr.training.data import SampleSet, make_outlier_batch
+
+    layout = get_layout("holistic136")
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(n, layout.n_points, 3)).astype(np.float32) for n in (20, 33, 41)]
+    samples = SampleSet(["a", "b", "c"], arrays, np.array([0, 1, 2]))
+    batch = make_outlier_batch(samples, 5, 16, layout, None, np.random.default_rng(1))
+    assert batch.shape == (5, 16, layout.n_points, 3) and batch.dtype == np.float32

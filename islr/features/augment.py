@@ -16,6 +16,7 @@ import numpy as np
 
 from islr.errors import ConfigError
 from islr.features.config import AugmentConfig
+from islr.features.model_input import resample
 from islr.landmarks import get_layout
 from islr.landmarks.layouts import (
     POSE_LEFT_SHOULDER,
@@ -137,13 +138,11 @@ def made_up_non_sign(
     """A movement that is no known sign, made of two signs' clips: one clip played backwards, or
     its right hand replaced by the other clip's (time-aligned). Never a part of a sign: a stream's
     segments carry the end of the sign before them, and must still read as their sign."""
-    hand = layout.slice("right_hand") if "right_hand" in layout.components else None
-    if hand is None or rng.random() < 0.5:
+    if not layout.has("right_hand") or rng.random() < 0.5:
         return a[::-1].copy()
-    n = len(a)
-    b = b[np.minimum((np.arange(n) * len(b)) // n, len(b) - 1)]
+    hand = layout.slice("right_hand")
     out = a.copy()
-    out[:, hand] = b[:, hand]
+    out[:, hand] = resample(b, len(a))[:, hand]
     return out
 
 

@@ -13,7 +13,8 @@ import numpy as np
 from islr.datasets.labels import stratified_split
 from islr.errors import DatasetError
 from islr.features import AugmentConfig, augment_sequence, prepare_model_input, resample
-from islr.landmarks import LandmarkCache, ManifestEntry
+from islr.features.augment import made_up_non_sign
+from islr.landmarks import LandmarkCache, Layout, ManifestEntry
 
 
 @dataclass
@@ -161,6 +162,22 @@ def make_batch(
             a = augment_sequence(a, layout, augment, rng)
         out.append(resample(a, seq_len))
     return np.stack(out).astype(np.float32, copy=False)
+
+
+def make_outlier_batch(
+    samples: SampleSet,
+    n: int,
+    seq_len: int,
+    layout: Layout,
+    augment: AugmentConfig | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``n`` made-up non-signs from random pairs of ``samples`` (:func:`made_up_non_sign`),
+    augmented and resampled like :func:`make_batch`: outlier exposure's extra batch rows."""
+    pairs = rng.integers(0, len(samples), size=(n, 2))
+    outliers = [made_up_non_sign(samples.arrays[i], samples.arrays[j], layout, rng)
+                for i, j in pairs]  # fmt: skip
+    return make_batch(outliers, seq_len, layout.name, augment, rng)
 
 
 def iterate_batches(

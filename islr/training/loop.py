@@ -22,12 +22,17 @@ from torch.nn import functional as F
 
 from islr.errors import ConfigError, ModelError
 from islr.features import mixup
-from islr.features.augment import made_up_non_sign
 from islr.landmarks import atomic_write_bytes, get_layout
 from islr.models import ModelSpec, count_parameters, read_checkpoint, save_checkpoint
 from islr.models.threads import torch_threads
 from islr.training.config import TrainConfig, save_config
-from islr.training.data import TrainingData, iterate_batches, load_training_data, make_batch
+from islr.training.data import (
+    TrainingData,
+    iterate_batches,
+    load_training_data,
+    make_batch,
+    make_outlier_batch,
+)
 
 
 @dataclass
@@ -164,6 +169,7 @@ def _train(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
     )
+    layout = get_layout(data.layout)
     steps_per_epoch = math.ceil(len(data.train) / cfg.optim.batch_size)
     scheduler = _scheduler(cfg, optimizer, steps_per_epoch)
     ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
@@ -202,12 +208,10 @@ def _train(
             soft = np.eye(len(data.labels), dtype=np.float32)[y]
             n_out = int(round(cfg.optim.outlier_frac * len(idx)))
             if n_out:  # outlier exposure: made-up non-signs must get a flat distribution
-                pairs = rng.integers(0, len(data.train), size=(n_out, 2))
-                layout_obj = get_layout(data.layout)
-                outliers = [made_up_non_sign(data.train.arrays[i], data.train.arrays[j],
-                                             layout_obj, rng) for i, j in pairs]  # fmt: skip
-                x = np.concatenate([x, make_batch(outliers, features.seq_len, data.layout,
-                                                  cfg.augment, rng)])  # fmt: skip
+                made_up = make_outlier_batch(
+                    data.train, n_out, features.seq_len, layout, cfg.augment, rng
+                )
+                x = np.concatenate([x, made_up])
                 flat = np.full((n_out, len(data.labels)), 1 / len(data.labels), np.float32)
                 soft = np.concatenate([soft, flat])
             if cfg.augment.p_mixup > 0 and rng.random() < cfg.augment.p_mixup and len(idx) > 1:
