@@ -5,6 +5,11 @@ tool (Chromium, ffmpeg, Node, the web assets) fails instead of skipping: CI runs
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,3 +68,51 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} is absent (it ships beside the repo in CI)")
     return path
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def islr_serve(model: Path, cache: Path, *args: str, start_timeout: float = 120) -> Iterator[str]:
+    """`islr serve MODEL ARGS` as a subprocess on a free loopback port; yields its base URL
+    (ending in "/"). On leaving, it must shut down cleanly on SIGTERM."""
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "ISLR_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", "from islr.cli import main; main()", "serve", str(model)]
+    proc = subprocess.Popen(
+        [*command, "--port", str(port), "--threads", "1", "--no-access-log", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                if httpx.get(base + "healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, f"islr serve did not start in {start_timeout} s"
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode in (0, -15), f"islr serve exited with {proc.returncode}"

@@ -12,17 +12,11 @@ Screenshots go to artifacts/browser/. Skips like tests/test_browser.py.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import shared_data
+from conftest import islr_serve, shared_data
 from test_browser_harness import (
     REPO_ROOT,
     chromium,
@@ -49,51 +43,6 @@ def shipped_model_copy(folder: Path) -> Path:
     if "embedding" in [o.name for o in session.get_outputs()]:
         return Path(shutil.copy2(onnx_path, folder / onnx_path.name))
     return Path(shutil.copy2(SHIPPED / "include50.pt", folder / "include50.pt"))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def islr_serve(model: Path, cache: Path, *args: str) -> Iterator[str]:
-    """`islr serve MODEL ARGS` as a subprocess on a free loopback port; yields its base URL."""
-    import httpx
-
-    port = _free_port()
-    env = {**os.environ, "ISLR_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", "from islr.cli import main; main()", "serve", str(model)]
-    proc = subprocess.Popen(
-        [*command, "--port", str(port), "--threads", "1", "--no-access-log", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(base + "healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "islr serve did not start in 120 s"
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import numpy as np
@@ -24,7 +19,7 @@ from islr.serving.app import (
     looks_like_video,
     missing_web_assets,
 )
-from tests.conftest import shared_data
+from tests.conftest import islr_serve, shared_data
 from tests.test_inference_support import synthetic_run, synthetic_sign, tiny_run
 
 
@@ -263,35 +258,12 @@ def test_video_upload_of_a_real_video(tmp_path, run_dir, video_extra):
     assert body["n_frames"] == 58 and body["timing_ms"]["extract"] > 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_uvicorn_server(run_dir, tmp_path):
     """`islr serve` as a subprocess on a loopback port: HTTP, WebSocket, clean shutdown."""
     from websockets.sync.client import connect
 
-    port = _free_port()
-    env = {**os.environ, "ISLR_CACHE": str(tmp_path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from islr.cli import main; main()", "serve", str(run_dir),
-         "--port", str(port), "--threshold", "0.7"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "server did not start in 60 s"
-            time.sleep(0.2)
+    with islr_serve(run_dir, tmp_path, "--threshold", "0.7", start_timeout=60) as url:
+        base = url.rstrip("/")
         # --threshold overrides the model's stream settings, for the socket and the page
         stream = httpx.get(f"{base}/v1/model", timeout=10).json()["stream"]
         assert stream["threshold"] == 0.7 and stream["min_sign_seconds"] > 0
@@ -299,16 +271,9 @@ def test_real_uvicorn_server(run_dir, tmp_path):
         assert response.status_code == 200 and len(response.json()["top"]) == 5
         bad = httpx.post(f"{base}/v1/predict", content=b"{", timeout=10)
         assert bad.status_code == 422
-        with connect(f"ws://127.0.0.1:{port}/v1/stream") as ws:
+        with connect(base.replace("http://", "ws://") + "/v1/stream") as ws:
             ws.send("garbage")
             assert json.loads(ws.recv(timeout=10))["type"] == "error"
             ws.send(json.dumps({"reset": True}))
             assert json.loads(ws.recv(timeout=10)) == {"type": "reset"}
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # still alive
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    assert proc.returncode in (0, -15)
