@@ -269,6 +269,23 @@ def python_events(frames, times, config, classify) -> tuple[list[dict], list[dic
 
 LABELS = ["a", "b", "c", "d", "e"]
 
+# JS for the parity tests: `handle(action, i)` answers each classification with the recorded
+# Python probabilities (`rec.calls`, checking the segment length) and collects the events.
+REPLAY_JS = """let k = 0;
+        const classify = (segment) => {
+          const call = rec.calls[k++];
+          if (!call || call.n !== segment.length) {
+            throw new Error(`classifier call ${k}: ${segment.length} frames, Python: ${call?.n}`);
+          }
+          return call.probs;
+        };
+        const events = [];
+        const handle = (action, i) => {
+          if (!action) return;
+          const probs = action.kind === "rest" ? null : classify(action.frames);
+          events.push({...P.streamEvent(action, probs, LABELS, config), frame: i});
+        };""".replace("LABELS", json.dumps(LABELS))
+
 
 def test_js_and_python_segment_a_recorded_stream_into_the_same_events(tmp_path: Path) -> None:
     """pipeline.js's StreamSegmenter + streamEvent and islr.inference.streaming, the same stream,
@@ -307,20 +324,7 @@ def test_js_and_python_segment_a_recorded_stream_into_the_same_events(tmp_path: 
         const info = P.layoutInfo(rec.layout);
         const config = P.streamConfig(rec.stream);
         const seg = new P.StreamSegmenter(config);
-        let k = 0;
-        const classify = (segment) => {{
-          const call = rec.calls[k++];
-          if (!call || call.n !== segment.length) {{
-            throw new Error(`classifier call ${{k}}: ${{segment.length}} frames, Python: ${{call?.n}}`);
-          }}
-          return call.probs;
-        }};
-        const events = [];
-        const handle = (action, i) => {{
-          if (!action) return;
-          const probs = action.kind === "rest" ? null : classify(action.frames);
-          events.push({{...P.streamEvent(action, probs, {json.dumps(LABELS)}, config), frame: i}});
-        }};
+        {REPLAY_JS}
         rec.frames.forEach((values, i) => {{
           const frame = Float32Array.from(values, (v) => (v === null ? NaN : v));
           handle(seg.push(frame, P.frameSummary(frame, info, 3), rec.times[i]), i);
@@ -427,20 +431,7 @@ def test_js_and_python_learned_segmenters_give_the_same_events(tmp_path: Path) -
           const tags = out.tags.data;
           return Array.from(tags.subarray(tags.length - 3));
         }};
-        let k = 0;
-        const classify = (segment) => {{
-          const call = rec.calls[k++];
-          if (!call || call.n !== segment.length) {{
-            throw new Error(`classifier call ${{k}}: ${{segment.length}} frames, Python: ${{call?.n}}`);
-          }}
-          return call.probs;
-        }};
-        const events = [];
-        const handle = (action, i) => {{
-          if (!action) return;
-          const probs = action.kind === "rest" ? null : classify(action.frames);
-          events.push({{...P.streamEvent(action, probs, {json.dumps(LABELS)}, config), frame: i}});
-        }};
+        {REPLAY_JS}
         for (let i = 0; i < rec.frames.length; i++) {{
           const frame = Float32Array.from(rec.frames[i], (v) => (v === null ? NaN : v));
           handle(await seg.push(frame, P.frameSummary(frame, info, 3), rec.times[i], tag), i);
