@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from islr.errors import InputError
@@ -59,3 +61,18 @@ def to_model_frames(engine: Engine, data: np.ndarray, layout: str | None) -> np.
             f"{data.shape[1]}"
         )
     return to_layout(data, source, engine.model_layout, engine.n_coords)
+
+
+def body_landmarks(
+    engine: Engine, body: Any, what: str | None = None
+) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """A request's landmark sequence (``frames``, ``layout``, ``image_width``,
+    ``image_height``: the body of ``POST /v1/predict``, or one take of a sign) -> the model's
+    points and coordinates, and the image size for the aspect correction. ``what`` names it in
+    errors (e.g. ``"take 2"``)."""
+    if (body.image_width is None) != (body.image_height is None):
+        prefix = f"{what}: " if what else ""
+        raise InputError(f"{prefix}give both image_width and image_height, or neither")
+    data = to_model_frames(engine, frames_to_array(body.frames, what or "frames"), body.layout)
+    size = (body.image_width, body.image_height) if body.image_width else None
+    return data, size

@@ -8,14 +8,15 @@ Point = list[float] | None
 Frame = list[Point]
 
 
-class PredictRequest(BaseModel):
-    """One landmark sequence to classify."""
+class LandmarksBody(BaseModel):
+    """One landmark sequence as MediaPipe gives it, with the size of its images."""
 
     frames: list[Frame] = Field(
         ...,
         description="[T][N][C]: T frames of N points of C = 2 or 3 coordinates (x, y[, z]) as "
         "MediaPipe gives them; null for a point that was not detected (NaN/Infinity are "
-        "rejected). Any T up to the server's --max-frames; it is resampled to the model's seq_len.",
+        "rejected). Any T up to the server's --max-frames (--max-take-frames for a sign's "
+        "take); it is resampled to the model's seq_len.",
         min_length=1,
     )
     layout: str | None = Field(
@@ -23,11 +24,16 @@ class PredictRequest(BaseModel):
         description="Layout of the N points (e.g. holistic136, hands_pose75); default: the "
         "model's. Another known layout is mapped by MediaPipe point.",
     )
-    top_k: int = Field(5, ge=1, le=1000, description="How many signs to return.")
     image_width: int | None = Field(
         None, gt=0, description="Source image width in pixels (with image_height: aspect fix)."
     )
     image_height: int | None = Field(None, gt=0, description="Source image height in pixels.")
+
+
+class PredictRequest(LandmarksBody):
+    """One landmark sequence to classify."""
+
+    top_k: int = Field(5, ge=1, le=1000, description="How many signs to return.")
 
 
 class SignProbability(BaseModel):

@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from islr.errors import InputError, VideoError
 from islr.landmarks import LandmarkSequence
-from islr.serving.inputs import frames_to_array, looks_like_video, to_model_frames
+from islr.serving.inputs import body_landmarks, looks_like_video
 from islr.serving.schemas import PredictRequest, PredictResponse
 from islr.serving.state import ServerState, server_state, too_large
 
@@ -114,10 +114,7 @@ async def predict(request: Request, state: State) -> dict:
     max_frames = state.config.max_frames
     if len(body.frames) > max_frames:
         raise InputError(f"{len(body.frames)} frames is more than this server takes ({max_frames})")
-    if (body.image_width is None) != (body.image_height is None):
-        raise InputError("give both image_width and image_height, or neither")
-    data = to_model_frames(state.engine, frames_to_array(body.frames), body.layout)
-    size = (body.image_width, body.image_height) if body.image_width else None
+    data, size = body_landmarks(state.engine, body)
     result = await run_in_threadpool(classify, state, data, size, body.top_k)
     return respond(result, len(body.frames), started)
 

@@ -29,21 +29,16 @@ from starlette.concurrency import run_in_threadpool
 from islr.errors import InputError, ModelError, VocabularyError
 from islr.inference.enroll import DuplicateSignError, add_takes, check_takes
 from islr.inference.vocabulary import UnknownSignError, Vocabulary, save_vocabulary
-from islr.serving.inputs import frames_to_array, to_model_frames
-from islr.serving.schemas import Frame
+from islr.serving.inputs import body_landmarks
+from islr.serving.schemas import LandmarksBody
 from islr.serving.state import ServerState, server_state
 
 router = APIRouter(tags=["vocabulary"])
 State = Annotated[ServerState, Depends(server_state)]
 
 
-class Take(BaseModel):
+class Take(LandmarksBody):
     """One recording of a sign, as the body of ``POST /v1/predict`` (without top_k)."""
-
-    frames: list[Frame] = Field(..., min_length=1, description="[T][N][C], null = not detected.")
-    layout: str | None = Field(None, description="Layout of the N points; default: the model's.")
-    image_width: int | None = Field(None, gt=0, description="Source image width in pixels.")
-    image_height: int | None = Field(None, gt=0, description="Source image height in pixels.")
 
 
 class EnrolRequest(BaseModel):
@@ -156,12 +151,9 @@ def _take_embeddings(state: ServerState, takes: list[Take]) -> np.ndarray:
     engine = state.engine
     batch = []
     for i, take in enumerate(takes):
-        if (take.image_width is None) != (take.image_height is None):
-            raise InputError(f"take {i}: give both image_width and image_height, or neither")
-        data = to_model_frames(engine, frames_to_array(take.frames, f"take {i}"), take.layout)
+        data, size = body_landmarks(engine, take, f"take {i}")
         if np.isnan(data).all():
             raise InputError(f"take {i}: no landmarks in any frame (nobody was detected)")
-        size = (take.image_width, take.image_height) if take.image_width else None
         batch.append(engine.prepare(data, size))
     return engine.embed_prepared(np.stack(batch))
 
