@@ -39,7 +39,29 @@ def served(vocab: Vocabulary, calibration: Calibration, known: list[str]) -> dic
     for sign in vocab.signs:
         d = sign.to_dict()
         signs.append({**d, "kind": "known" if sign.label in known else "added"})
-    return {"calibration": calibration.to_dict(), "embedding_dim": DIM, "signs": signs}
+    head = vocab.head.to_dict() if vocab.head_is_current(known) else None
+    return {
+        "calibration": calibration.to_dict(),
+        "embedding_dim": DIM,
+        "signs": signs,
+        "head": head,
+    }
+
+
+def with_fitted_head(vocab: Vocabulary, rng: np.random.Generator) -> Vocabulary:
+    """``vocab`` with a head refitted on made-up training embeddings of the known signs."""
+    from islr.inference.refit import fit_head
+    from islr.inference.vocabulary import EmbeddingReference
+
+    centres = unit_rows(rng, len(KNOWN))
+    samples = np.repeat(centres, 8, axis=0) + rng.normal(scale=0.3, size=(8 * len(KNOWN), DIM))
+    reference = EmbeddingReference(
+        known_embeddings=samples / np.linalg.norm(samples, axis=1, keepdims=True),
+        known_targets=np.repeat(np.arange(len(KNOWN)), 8),
+    )
+    fitted = fit_head(vocab, reference, KNOWN)
+    assert fitted.head_is_current(KNOWN)
+    return fitted
 
 
 def js_scores(tmp_path: Path, cases: list[dict]) -> list[dict]:
@@ -58,8 +80,9 @@ def python_probs(logits, embedding, vocab, calibration) -> tuple[list[str], np.n
     return vocab.labels(KNOWN), e / e.sum()
 
 
+@pytest.mark.parametrize("head", [False, True], ids=["nearest-take", "refitted-head"])
 @pytest.mark.parametrize("ensemble", [False, True], ids=["logits", "ensemble-log-probs"])
-def test_js_scoring_matches_python(tmp_path: Path, ensemble: bool) -> None:
+def test_js_scoring_matches_python(tmp_path: Path, ensemble: bool, head: bool) -> None:
     rng = np.random.default_rng(3)
     calibration = Calibration(scale=23.5, bias=-19.25)
     protos = unit_rows(rng, 4)
@@ -72,6 +95,8 @@ def test_js_scoring_matches_python(tmp_path: Path, ensemble: bool) -> None:
             AddedSign("new-2", protos[3:].round(6), 3),
         ),
     )
+    if head:
+        vocab = with_fitted_head(vocab, rng)
     empty = Vocabulary(DIM)
     cases, expected = [], []
     for i in range(8):

@@ -165,23 +165,32 @@ def test_enrol_persist_reload_recognise_remove(onnx_model, tmp_path):
     import shutil
 
     from islr.inference import Engine
-    from islr.inference.enroll import add_takes, check_takes
+    from islr.inference.enroll import TAKE_AUGMENTATIONS, add_takes, check_takes, embed_takes
 
     model = tmp_path / "m.onnx"
     shutil.copy(onnx_model, model)
     engine = Engine.load(model, threads=1)
     assert engine.reference.known_prototypes is not None and engine.vocabulary.signs == ()
+    assert engine.reference.known_embeddings is not None
     known = list(engine.labels)
-    takes = engine.embed_batch(_unseen_takes(5))
-    check = check_takes(engine, "wave", takes)
+    takes = embed_takes(engine, _unseen_takes(5))
+    assert takes.augmented.shape == (5 * TAKE_AUGMENTATIONS, engine.embedding_dim)
+    check = check_takes(engine, "wave", takes.embeddings)
     assert not check.flagged, check.reason
     assert min(check.per_take) > 0.5
     vocab = add_takes(engine.vocabulary, check, takes, "5 synthetic takes")
+    assert vocab.head is None  # refitted when the engine takes it
     engine.set_vocabulary(vocab)
-    save_vocabulary(engine.vocabulary_file, vocab)
+    assert engine.vocabulary.head_is_current(engine.known_labels)
+    assert engine.vocabulary.head.labels == (*known, "wave")
+    save_vocabulary(engine.vocabulary_file, engine.vocabulary)
 
     reloaded = Engine.load(model, threads=1)  # a restart: the sign is still there
     assert reloaded.labels == [*known, "wave"]
+    np.testing.assert_array_equal(reloaded.vocabulary.head.weight, engine.vocabulary.head.weight)
+    np.testing.assert_array_equal(
+        reloaded.vocabulary.find("wave").augmented, engine.vocabulary.find("wave").augmented
+    )
     queries = _unseen_takes(6, start=100)
     top = [reloaded.predict(q, top_k=1)[0][0] for q in queries]
     assert top.count("wave") >= 5, top
@@ -201,6 +210,7 @@ def test_enrol_persist_reload_recognise_remove(onnx_model, tmp_path):
     # a second recording of the same sign under another name is flagged as too close, as is a
     # new recording of a known sign
     again = check_takes(reloaded, "wave2", reloaded.embed_batch(_unseen_takes(3, start=200)))
+    # (the near-duplicate check compares plain embeddings: prototypes, not the head)
     assert again.flagged and again.nearest[0] == "wave"
     known_again = reloaded.embed_batch([synthetic_sign(1, 700 + i) for i in range(3)])
     check = check_takes(reloaded, "copy", known_again)

@@ -48,7 +48,12 @@ def enroll(
 
     from islr.errors import InputError
     from islr.inference import Engine
-    from islr.inference.enroll import enrol, known_label_for, write_model_with_vocabulary
+    from islr.inference.enroll import (
+        embed_takes,
+        enrol,
+        known_label_for,
+        write_model_with_vocabulary,
+    )
 
     if (data is None) == (label is None):
         raise fail("give either --data CACHE or --label NAME with recordings")
@@ -66,7 +71,7 @@ def enroll(
                 if np.isnan(seq.data).all():
                     raise InputError(f"{path}: no landmarks in any frame (nobody was detected)")
             name = known_label_for(label, engine.known_labels)
-            takes = {name: engine.embed_batch(seqs)}
+            takes = {name: embed_takes(engine, seqs)}
             sources = {name: ", ".join(p.name for p in inputs)}
         outcomes = enrol(engine, takes, sources, force)
         written = write_model_with_vocabulary(model, out_model, engine.vocabulary)
@@ -93,7 +98,7 @@ def enroll(
 
 
 def _takes_from_cache(engine, data: Path, split: str, labels: str | None, shots, seed: int):
-    from islr.inference.enroll import choose_shots, embed_entries, known_label_for, labelled_entries
+    from islr.inference.enroll import choose_shots, embed_takes, known_label_for, labelled_entries
 
     cache, entries = labelled_entries(data, None if split == "all" else (split,))
     wanted = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
@@ -102,7 +107,7 @@ def _takes_from_cache(engine, data: Path, split: str, labels: str | None, shots,
     takes, sources = {}, {}
     for name, mine in chosen.items():
         label = known_label_for(name, engine.known_labels)
-        takes[label] = embed_entries(engine, cache, mine).embeddings
+        takes[label] = embed_takes(engine, cache.load_many(mine))
         sources[label] = f"{data} split {split}: {len(mine)} samples (seed {seed})"
     return takes, sources
 
@@ -125,7 +130,7 @@ def _engine(model: Path):
 def _save(engine, vocab) -> None:
     from islr.inference.vocabulary import save_vocabulary
 
-    save_vocabulary(engine.vocabulary_file, vocab)
+    save_vocabulary(engine.vocabulary_file, engine.with_current_head(vocab))
 
 
 @vocab_app.command("list")

@@ -196,22 +196,29 @@ class Engine:
         """An engine over ONNX model bytes (e.g. a model exported in memory)."""
         import json
 
-        from islr.inference.export import PROTOTYPES_KEY, parse_metadata
-        from islr.inference.vocabulary import Calibration, decode_array
+        from islr.inference.export import KNOWN_EMBEDDINGS_KEY, PROTOTYPES_KEY, parse_metadata
+        from islr.inference.vocabulary import (
+            Calibration,
+            decode_array,
+            known_embeddings_from_dict,
+        )
 
         backend = _OnnxBackend(model, threads)
         meta = parse_metadata(backend.metadata_text(), source)
         embedding = meta.get("embedding") or {}
         prototypes = backend.metadata_text(PROTOTYPES_KEY)
+        stored = backend.metadata_text(KNOWN_EMBEDDINGS_KEY)
         try:
             known = None if prototypes is None else decode_array(json.loads(prototypes))
+            examples = known_embeddings_from_dict(None if stored is None else json.loads(stored))
         except json.JSONDecodeError:
-            raise ModelError(f"{source}: the known-sign prototypes are not JSON") from None
+            raise ModelError(f"{source}: the known-sign embeddings are not JSON") from None
         reference = EmbeddingReference(
             Calibration.from_dict(embedding.get("calibration")),
             known,
             float(embedding.get("duplicate_similarity", EmbeddingReference().duplicate_similarity)),
             str(embedding.get("source", "default")),
+            *examples,
         )
         return cls(backend, meta, source, reference)
 
@@ -236,7 +243,16 @@ class Engine:
             raise VocabularyError(
                 f"the vocabulary has {vocab.embedding_dim}-d embeddings, this model's are {dim}-d"
             )
-        self.vocabulary = vocab
+        self.vocabulary = self.with_current_head(vocab)
+
+    def with_current_head(self, vocab: Vocabulary) -> Vocabulary:
+        """``vocab`` with its head refitted if its signs changed since (when this model stores
+        its known signs' embeddings: :func:`islr.inference.refit.fit_head`)."""
+        if not vocab.signs or vocab.head_is_current(self.known_labels):
+            return vocab
+        from islr.inference.refit import fit_head
+
+        return fit_head(vocab, self.reference, self.known_labels)
 
     def require_embedding(self) -> int:
         if self.embedding_dim is None:
@@ -252,22 +268,27 @@ class Engine:
         return self._backend.kind
 
     def prepare(
-        self, item: LandmarkSequence | np.ndarray, image_size: tuple[int, int] | None = None
+        self,
+        item: LandmarkSequence | np.ndarray,
+        image_size: tuple[int, int] | None = None,
+        resampled: bool = True,
     ) -> np.ndarray:
-        """One model input ``(seq_len, n_points, n_coords)`` float32 from a sequence or array.
+        """One model input ``(seq_len, n_points, n_coords)`` float32 from a sequence or array
+        (``(T, ...)``, its own frames, when not ``resampled``).
 
         A :class:`LandmarkSequence` may be in any layout (mapped by MediaPipe point) and carries
         its image size for the aspect correction. A bare array must be ``(T, n_points, C)`` in the
         model's layout, C = 2 or 3, in MediaPipe's units; ``image_size`` (width, height) gives
         its aspect correction.
         """
+        seq_len = self.seq_len if resampled else None
         if isinstance(item, LandmarkSequence):
             if item.n_frames == 0:
                 raise InputError("the sequence has no frames")
-            return prepare_model_input(item, self.model_layout, self.seq_len, self.n_coords)
+            return prepare_model_input(item, self.model_layout, seq_len, self.n_coords)
         data = aspect_correct(self._checked_array(item), *(image_size or (None, None)))
         data = to_layout(data, self.model_layout, self.model_layout, self.n_coords)
-        return resample(data, self.seq_len)
+        return resample(data, self.seq_len) if resampled else data.astype(np.float32)
 
     def _checked_array(self, array: Any) -> np.ndarray:
         try:

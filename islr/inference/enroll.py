@@ -24,6 +24,60 @@ from islr.inference.vocabulary import (
 )
 from islr.landmarks import LandmarkCache, ManifestEntry
 
+# augmented copies of each take embedded for the vocabulary head's refit (islr.inference.refit);
+# 8 beat 2 and matched 16 on INCLUDE-50 (bench/bench_fewshot.py)
+TAKE_AUGMENTATIONS = 8
+
+
+@dataclass
+class TakeEmbeddings:
+    """Takes of one sign through a model: unit embeddings ``(n, E)``, and those of
+    ``TAKE_AUGMENTATIONS`` augmented copies of each ``(n * TAKE_AUGMENTATIONS, E)``."""
+
+    embeddings: np.ndarray
+    augmented: np.ndarray | None = None
+
+
+def augmented_embeddings(
+    engine: Engine, takes: list[np.ndarray], copies: int, seed: int = 0
+) -> np.ndarray:
+    """Embeddings ``(n * copies, E)`` of ``copies`` augmented copies of each take (arrays in the
+    model's layout with their own frames, ``engine.prepare(..., resampled=False)``), augmented
+    like the default recipe's training data (other speeds, sizes, angles, missing frames and
+    hands), copy after copy of one take, then the next; seeded."""
+    from islr.features.augment import augment_sequence
+    from islr.features.model_input import resample
+    from islr.training.config import load_config
+
+    augment = load_config("default").augment
+    rng = np.random.default_rng(seed)
+    batch = [
+        resample(augment_sequence(take, engine.model_layout, augment, rng), engine.seq_len)
+        for take in takes
+        for _ in range(copies)
+    ]
+    out = [engine.embed_prepared(np.stack(batch[i : i + 128]).astype(np.float32))
+           for i in range(0, len(batch), 128)]  # fmt: skip
+    return np.concatenate(out)
+
+
+def embed_takes(
+    engine: Engine,
+    items: list,
+    copies: int = TAKE_AUGMENTATIONS,
+    image_sizes: list[tuple[int, int] | None] | None = None,
+) -> TakeEmbeddings:
+    """:class:`TakeEmbeddings` of sequences or arrays (as :meth:`Engine.prepare` takes them)."""
+    from islr.features.model_input import resample
+
+    sizes = image_sizes or [None] * len(items)
+    takes = [
+        engine.prepare(item, size, resampled=False) for item, size in zip(items, sizes, strict=True)
+    ]
+    batch = np.stack([resample(t, engine.seq_len) for t in takes]).astype(np.float32)
+    augmented = augmented_embeddings(engine, takes, copies) if copies else None
+    return TakeEmbeddings(engine.embed_prepared(batch), augmented)
+
 
 @dataclass
 class EmbeddedSamples:
@@ -90,13 +144,18 @@ def reference_from_samples(
     known: list[str],
     source: str = "",
     calibration: Calibration | None = None,
+    augmented: np.ndarray | None = None,
 ) -> EmbeddingReference:
     """What a model carries for its vocabulary, from labelled samples of its known signs (its
     training data): the known signs' prototypes, the duplicate threshold
-    (:func:`duplicate_threshold`) and ``calibration`` (default: :class:`Calibration`'s, chosen
-    by bench/bench_fewshot.py; fitting it on the training data by simulated enrolment,
-    :func:`~islr.inference.vocabulary.fit_calibration`, cost the known signs 12-30 points there,
-    because a trained sign's examples cluster far tighter than a new sign's)."""
+    (:func:`duplicate_threshold`), some of the samples' embeddings and of ``augmented`` (an
+    augmented copy of each sample, ``(n, E)``) for refitting the vocabulary's head
+    (:func:`~islr.inference.refit.known_embeddings_for_refit`), and ``calibration`` (default:
+    :class:`Calibration`'s, chosen by bench/bench_fewshot.py; fitting it on the training data by
+    simulated enrolment, :func:`~islr.inference.vocabulary.fit_calibration`, cost the known signs
+    12-30 points there, because a trained sign's examples cluster far tighter than a new sign's)."""
+    from islr.inference.refit import known_embeddings_for_refit
+
     index = {label: i for i, label in enumerate(known)}
     labels = [known_label_for(label, known) for label in samples.labels]  # "thankyou" = "thank you"
     keep = [i for i, label in enumerate(labels) if label in index]
@@ -106,7 +165,11 @@ def reference_from_samples(
     embeddings = samples.embeddings[keep]
     prototypes = class_prototypes(embeddings, y, len(known))
     threshold = duplicate_threshold(embeddings, y, prototypes)
-    return EmbeddingReference(calibration or Calibration(), prototypes, threshold, source)
+    copies = None if augmented is None else augmented[keep]
+    stored, targets = known_embeddings_for_refit(embeddings, copies, y)
+    return EmbeddingReference(
+        calibration or Calibration(), prototypes, threshold, source, stored, targets
+    )
 
 
 def reference_from_cache(
@@ -116,8 +179,14 @@ def reference_from_cache(
     model's training data)."""
     cache, entries = labelled_entries(cache_dir, splits)
     samples = embed_entries(engine, cache, entries)
+    augmented = []
+    for i in range(0, len(entries), 128):
+        takes = [engine.prepare(s, resampled=False) for s in cache.load_many(entries[i : i + 128])]
+        augmented.append(augmented_embeddings(engine, takes, 1, seed=i))
     source = f"{Path(cache_dir).name} ({'+'.join(splits)}, {len(entries)} samples)"
-    return reference_from_samples(samples, engine.known_labels, source)
+    return reference_from_samples(
+        samples, engine.known_labels, source, augmented=np.concatenate(augmented)
+    )
 
 
 def duplicate_threshold(
@@ -146,7 +215,7 @@ def check_takes(engine: Engine, label: str, embeddings: np.ndarray) -> CheckResu
 def add_takes(
     vocab: Vocabulary,
     check: CheckResult,
-    embeddings: np.ndarray,
+    takes: TakeEmbeddings,
     source: str,
     force: bool = False,
 ) -> Vocabulary:
@@ -154,7 +223,7 @@ def add_takes(
     check flagged them and ``force`` is false."""
     if check.flagged and not force:
         raise DuplicateSignError(check)
-    return vocab.with_examples(check.label, embeddings, source)
+    return vocab.with_examples(check.label, takes.embeddings, source, augmented=takes.augmented)
 
 
 class DuplicateSignError(VocabularyError):
@@ -185,22 +254,27 @@ def known_label_for(label: str, known: list[str]) -> str:
 
 def enrol(
     engine: Engine,
-    takes: dict[str, np.ndarray],
+    takes: dict[str, TakeEmbeddings],
     sources: dict[str, str],
     force: bool = False,
 ) -> list[EnrolOutcome]:
-    """Add each label's takes (unit embeddings ``(n, E)``) to ``engine``'s vocabulary, one label
-    after the other (so two new signs that are too close are flagged too); a flagged label is
-    skipped unless ``force``. The engine uses the result at once; nothing is written."""
+    """Add each label's takes to ``engine``'s vocabulary, one label after the other (so two new
+    signs that are too close are flagged too); a flagged label is skipped unless ``force``. The
+    head is refitted once at the end; the engine uses the result at once; nothing is written."""
     outcomes = []
-    for label, embeddings in takes.items():
-        result = check_takes(engine, label, embeddings)
+    vocab = engine.vocabulary
+    for label, mine in takes.items():
+        result = check_new_sign(
+            label, mine.embeddings, vocab, engine.known_labels,
+            engine.reference.known_prototypes, engine.reference.duplicate_similarity,
+        )  # fmt: skip
         added = force or not result.flagged
         if added:
-            engine.set_vocabulary(
-                engine.vocabulary.with_examples(label, embeddings, sources[label])
+            vocab = vocab.with_examples(
+                label, mine.embeddings, sources[label], augmented=mine.augmented
             )
         outcomes.append(EnrolOutcome(result, added, sources[label]))
+    engine.set_vocabulary(vocab)
     return outcomes
 
 

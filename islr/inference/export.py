@@ -8,7 +8,8 @@ segmenter's settings under ``"stream"``) is stored as JSON in the ONNX ``metadat
 key ``"islr"``, so the ``.onnx`` file alone is enough. Under ``"embedding"`` it has the embedding's
 size and the calibration of added signs' scores; the known signs' mean training embeddings (for
 the near-duplicate check of a new sign) are under their own key, ``"islr.known_prototypes"``,
-to keep ``"islr"`` small.
+and some of their training embeddings (for refitting the vocabulary's head,
+:mod:`islr.inference.refit`) under ``"islr.known_embeddings"``, to keep ``"islr"`` small.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ INPUT_NAME = "landmarks"
 OUTPUT_NAME = "logits"
 EMBEDDING_NAME = "embedding"
 PROTOTYPES_KEY = "islr.known_prototypes"
+KNOWN_EMBEDDINGS_KEY = "islr.known_embeddings"
 EXPORT_FORMAT = 2  # 2: the embedding output; part of cached exports' keys
 OPSET = 17
 RESAMPLE_RULE = "nearest-centre"
@@ -90,6 +92,7 @@ def embedding_metadata(reference: EmbeddingReference, dim: int) -> dict[str, Any
         "duplicate_similarity": reference.duplicate_similarity,
         "source": reference.source,
         "known_prototypes": reference.known_prototypes is not None,
+        "known_embeddings": reference.known_embeddings is not None,
     }
 
 
@@ -211,6 +214,8 @@ def onnx_bytes_from_model(
     _set_metadata(proto, meta)
     if reference.known_prototypes is not None:
         _set_property(proto, PROTOTYPES_KEY, json.dumps(encode_array(reference.known_prototypes)))
+    if reference.known_embeddings_dict() is not None:
+        _set_property(proto, KNOWN_EMBEDDINGS_KEY, json.dumps(reference.known_embeddings_dict()))
     proto.producer_name = "islr"
     proto.producer_version = __version__
     onnx.checker.check_model(proto)

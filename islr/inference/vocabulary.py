@@ -1,17 +1,23 @@
 """A vocabulary that grows without retraining: signs added from a few takes, matched by embedding.
 
 A model = the trained network (its K known signs, scored by its head) + a vocabulary of added
-signs, each with its unit prototypes (one per take: the take's embedding, so matching is by the
-nearest take, which beat the takes' mean on INCLUDE-50, see bench/bench_fewshot.py) and where its
-examples came from. Scoring (the same in the web page's JavaScript)::
+signs, each with its unit prototypes (one per take: the take's embedding), the embeddings of
+augmented copies of its takes, and where its examples came from. Scoring (the same in the web
+page's JavaScript)::
 
     L = log_softmax(logits)                     over the K known signs
+    with a refitted head (the default: islr.inference.refit, whenever the model stores its known
+    signs' training embeddings):
+    z = log_softmax(W e + c)                    over known + added signs
+    s_j = z_j - log(sum_known exp(z))           an added sign j
+    without one (older models): nearest take
     s_j = a * max_p (e . p) + b                 an added sign j, prototypes p
     L_c = max(L_c, a * max_p (e . p) + b)       a known sign c that also got added examples
     probabilities = softmax([L ; s])            labels: known (model order), then added
 
-``a, b`` (:class:`Calibration`) put the two kinds of score on one scale; the default was chosen on
-INCLUDE-50 by bench/bench_fewshot.py (see :class:`Calibration`).
+So the refitted head decides whether a sign is a known or an added one (and which added one); the
+classifier still decides which known one. ``a, b`` (:class:`Calibration`) put the nearest-take
+scores on the head's scale; the default was chosen on INCLUDE-50 by bench/bench_fewshot.py.
 The vocabulary lives beside the model (``X.onnx`` -> ``X.vocab.json``), written atomically.
 Only NumPy here: the functions are pure and take embeddings, not models.
 """
@@ -75,14 +81,73 @@ class AddedSign:
     prototypes: np.ndarray
     examples: int
     provenance: tuple[dict[str, Any], ...] = ()
+    # unit embeddings of augmented copies of the takes (n_aug per take), for the refitted head
+    augmented: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "label": self.label,
             "prototypes": [[round(float(v), 6) for v in p] for p in self.prototypes],
             "examples": int(self.examples),
             "provenance": [dict(p) for p in self.provenance],
         }
+        if self.augmented is not None:
+            d["augmented"] = encode_array(self.augmented)
+        return d
+
+    def with_more(self, other: AddedSign) -> AddedSign:
+        """This sign's examples and ``other``'s together."""
+        augmented = None
+        if self.augmented is not None and other.augmented is not None:
+            augmented = np.concatenate([self.augmented, other.augmented])
+        return AddedSign(
+            self.label,
+            np.concatenate([self.prototypes, other.prototypes]),
+            self.examples + other.examples,
+            (*self.provenance, *other.provenance),
+            augmented,
+        )
+
+
+@dataclass(frozen=True)
+class VocabularyHead:
+    """A linear layer over the embedding, refitted whenever the vocabulary changes: logits
+    ``weight @ e + bias`` over ``labels`` (known signs in model order, then added ones). It
+    decides known-or-added and which added sign (see the module docstring); ``fitted_on`` names
+    the examples it was fitted on, ``(label, examples)`` per added sign, to tell when it is out
+    of date."""
+
+    labels: tuple[str, ...]
+    weight: np.ndarray  # (len(labels), E) float64, 6 decimals (as the file stores them)
+    bias: np.ndarray  # (len(labels),)
+    fitted_on: tuple[tuple[str, int], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "labels": list(self.labels),
+            "weight": [[round(float(v), 6) for v in row] for row in self.weight],
+            "bias": [round(float(v), 6) for v in self.bias],
+            "fitted_on": [[label, int(n)] for label, n in self.fitted_on],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, dim: int) -> VocabularyHead:
+        labels = tuple(str(label) for label in d["labels"])
+        weight = np.asarray(d["weight"], dtype=np.float64)
+        bias = np.asarray(d["bias"], dtype=np.float64)
+        if weight.shape != (len(labels), dim) or bias.shape != (len(labels),):
+            raise ValueError(f"head: weight must be {len(labels)} x {dim}, bias {len(labels)}")
+        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+            raise ValueError("head: weights must be finite")
+        fitted_on = tuple((str(label), int(n)) for label, n in d["fitted_on"])
+        return cls(labels, weight, bias, fitted_on)
+
+    def renamed(self, label: str, new: str) -> VocabularyHead:
+        return replace(
+            self,
+            labels=tuple(new if x == label else x for x in self.labels),
+            fitted_on=tuple((new if x == label else x, n) for x, n in self.fitted_on),
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +157,7 @@ class Vocabulary:
 
     embedding_dim: int
     signs: tuple[AddedSign, ...] = ()
+    head: VocabularyHead | None = None  # refitted on each change (islr.inference.refit)
 
     def find(self, label: str) -> AddedSign | None:
         return next((s for s in self.signs if s.label == label), None)
@@ -105,25 +171,38 @@ class Vocabulary:
         """Every label the model scores: known (model order), then added."""
         return [*known, *self.added_labels(known)]
 
+    def head_is_current(self, known: list[str]) -> bool:
+        """Whether :attr:`head` was fitted on exactly these signs and examples."""
+        return (
+            self.head is not None
+            and self.head.labels == tuple(self.labels(known))
+            and self.head.fitted_on == tuple((s.label, s.examples) for s in self.signs)
+        )
+
     def with_examples(
-        self, label: str, embeddings: np.ndarray, source: str, added: str | None = None
+        self,
+        label: str,
+        embeddings: np.ndarray,
+        source: str,
+        added: str | None = None,
+        augmented: np.ndarray | None = None,
     ) -> Vocabulary:
         """A vocabulary where ``label`` has the takes ``embeddings`` ``(n, E)`` as more
-        prototypes (a new sign, or more examples of an existing one)."""
+        prototypes (a new sign, or more examples of an existing one), and ``augmented``, the
+        embeddings of augmented copies of the takes, for the head's refit."""
         label = check_label(label)
         takes = unit_rows(embeddings, self.embedding_dim)
+        if augmented is not None:  # at the precision the vocabulary file keeps them
+            augmented = unit_rows(augmented, self.embedding_dim).astype(np.float16)
+            augmented = augmented.astype(np.float32)
         record = {"source": str(source), "added": added or now_iso(), "examples": len(takes)}
+        sign = AddedSign(label, takes, len(takes), (record,), augmented)
         old = self.find(label)
         if old is None:
-            sign = AddedSign(label, takes, len(takes), (record,))
-            return replace(self, signs=(*self.signs, sign))
-        sign = AddedSign(
-            label,
-            np.concatenate([old.prototypes, takes]),
-            old.examples + len(takes),
-            (*old.provenance, record),
-        )
-        return replace(self, signs=tuple(sign if s.label == label else s for s in self.signs))
+            return replace(self, signs=(*self.signs, sign), head=None)
+        sign = old.with_more(sign)
+        signs = tuple(sign if s.label == label else s for s in self.signs)
+        return replace(self, signs=signs, head=None)
 
     def renamed(self, label: str, new: str, known: list[str]) -> Vocabulary:
         """The added sign ``label`` renamed ``new``; a known sign keeps its name."""
@@ -132,7 +211,8 @@ class Vocabulary:
         if new != label and (new in known or self.find(new) is not None):
             raise VocabularyError(f"{new!r} is already a sign of this model; choose another name")
         signs = tuple(replace(s, label=new) if s.label == label else s for s in self.signs)
-        return replace(self, signs=signs)
+        head = None if self.head is None else self.head.renamed(label, new)
+        return replace(self, signs=signs, head=head)
 
     def removed(self, label: str, known: list[str]) -> Vocabulary:
         """Without ``label``'s added examples (a known sign stays, with its head only)."""
@@ -143,7 +223,7 @@ class Vocabulary:
                     "it cannot be removed"
                 )
             raise UnknownSignError(f"{label!r}: no such sign in this vocabulary")
-        return replace(self, signs=tuple(s for s in self.signs if s.label != label))
+        return replace(self, signs=tuple(s for s in self.signs if s.label != label), head=None)
 
     def _require_added(self, label: str, known: list[str]) -> None:
         if label in known:
@@ -164,25 +244,22 @@ class Vocabulary:
         for sign in other.signs:
             old = result.find(sign.label)
             if old is None:
-                result = replace(result, signs=(*result.signs, sign))
+                result = replace(result, signs=(*result.signs, sign), head=None)
                 continue
-            both = AddedSign(
-                sign.label,
-                np.concatenate([old.prototypes, sign.prototypes]),
-                old.examples + sign.examples,
-                (*old.provenance, *sign.provenance),
-            )
-            result = replace(
-                result, signs=tuple(both if s.label == sign.label else s for s in result.signs)
-            )
+            both = old.with_more(sign)
+            signs = tuple(both if s.label == sign.label else s for s in result.signs)
+            result = replace(result, signs=signs, head=None)
         return result
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "version": VOCABULARY_VERSION,
             "embedding_dim": int(self.embedding_dim),
             "signs": [s.to_dict() for s in self.signs],
         }
+        if self.head is not None:
+            d["head"] = self.head.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "the vocabulary") -> Vocabulary:
@@ -200,14 +277,26 @@ class Vocabulary:
                     raise ValueError(f"{s['label']!r}: prototypes must be finite")
                 prototypes /= np.maximum(np.linalg.norm(prototypes, axis=1, keepdims=True), 1e-12)
                 provenance = tuple(dict(p) for p in s.get("provenance", []))
+                augmented = None
+                if s.get("augmented") is not None:
+                    augmented = decode_array(s["augmented"])
+                    if augmented.ndim != 2 or augmented.shape[1] != dim:
+                        raise ValueError(f"{s['label']!r}: augmented must be n x {dim}")
                 signs.append(
-                    AddedSign(check_label(s["label"]), prototypes, int(s["examples"]), provenance)
+                    AddedSign(
+                        check_label(s["label"]),
+                        prototypes,
+                        int(s["examples"]),
+                        provenance,
+                        augmented,
+                    )  # fmt: skip
                 )
-        except (AttributeError, KeyError, TypeError, ValueError, InputError) as e:
+            head = None if d.get("head") is None else VocabularyHead.from_dict(d["head"], dim)
+        except (AttributeError, KeyError, TypeError, ValueError, InputError, ModelError) as e:
             raise VocabularyError(f"{where}: not a valid vocabulary file ({e})") from None
         if len({s.label for s in signs}) != len(signs):
             raise VocabularyError(f"{where}: a label appears twice")
-        return cls(dim, tuple(signs))
+        return cls(dim, tuple(signs), head)
 
 
 class UnknownSignError(VocabularyError):
@@ -303,6 +392,13 @@ def vocabulary_log_scores(
     scores = log_softmax(np.asarray(logits, dtype=np.float64))
     if not vocab.signs:
         return scores
+    if vocab.head_is_current(known):
+        head = vocab.head
+        e = np.asarray(embeddings, dtype=np.float64)
+        z = log_softmax(e @ head.weight.T.astype(np.float64) + head.bias.astype(np.float64))
+        k = len(known)
+        known_mass = np.logaddexp.reduce(z[:, :k], axis=1, keepdims=True)
+        return np.concatenate([scores, z[:, k:] - known_mass], axis=1)
     index = {label: i for i, label in enumerate(known)}
     e = np.asarray(embeddings, dtype=np.float64)
     added = []
@@ -391,6 +487,10 @@ class EmbeddingReference:
     known_prototypes: np.ndarray | None = None  # (K, E) unit rows
     duplicate_similarity: float = DUPLICATE_SIMILARITY
     source: str = "default"
+    # training embeddings of the known signs (n, E) and their sign indices (n,), for refitting
+    # the vocabulary's head (islr.inference.refit)
+    known_embeddings: np.ndarray | None = None
+    known_targets: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -400,6 +500,15 @@ class EmbeddingReference:
             "known_prototypes": None
             if self.known_prototypes is None
             else encode_array(self.known_prototypes),
+            "known_embeddings": self.known_embeddings_dict(),
+        }
+
+    def known_embeddings_dict(self) -> dict[str, Any] | None:
+        if self.known_embeddings is None or self.known_targets is None:
+            return None
+        return {
+            "embeddings": encode_int8_rows(self.known_embeddings),
+            "targets": [int(t) for t in self.known_targets],
         }
 
     @classmethod
@@ -407,12 +516,29 @@ class EmbeddingReference:
         if not d:
             return cls()
         prototypes = d.get("known_prototypes")
+        embeddings, targets = known_embeddings_from_dict(d.get("known_embeddings"))
         return cls(
             Calibration.from_dict(d.get("calibration")),
             None if prototypes is None else decode_array(prototypes),
             float(d.get("duplicate_similarity", DUPLICATE_SIMILARITY)),
             str(d.get("source", "")),
+            embeddings,
+            targets,
         )
+
+
+def known_embeddings_from_dict(d: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """:meth:`EmbeddingReference.known_embeddings_dict` back to arrays (None, None if absent)."""
+    if not d:
+        return None, None
+    embeddings = decode_int8_rows(d.get("embeddings"))
+    try:
+        targets = np.asarray(d["targets"], dtype=np.int64)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"the model's known-sign embeddings are unreadable ({e})") from None
+    if embeddings.ndim != 2 or targets.shape != (len(embeddings),):
+        raise ModelError("the model's known-sign embeddings and their signs do not match")
+    return embeddings, targets
 
 
 def encode_array(a: np.ndarray) -> dict[str, Any]:
@@ -421,12 +547,37 @@ def encode_array(a: np.ndarray) -> dict[str, Any]:
     return {"dtype": "float16", "shape": list(a16.shape), "base64": base64.b64encode(a16).decode()}
 
 
-def decode_array(d: dict[str, Any]) -> np.ndarray:
+def decode_array(d: Any) -> np.ndarray:
     try:
         raw = base64.b64decode(d["base64"])
         return np.frombuffer(raw, dtype="<f2").reshape(d["shape"]).astype(np.float32)
     except (KeyError, TypeError, ValueError) as e:
         raise ModelError(f"the model's known-sign prototypes are unreadable ({e})") from None
+
+
+def encode_int8_rows(a: np.ndarray) -> dict[str, Any]:
+    """A float matrix as compact JSON: int8 rows, each with its float16 scale (half the size of
+    :func:`encode_array`; the error, 1/254 of a row's largest value, is far below what matters
+    for refitting a head)."""
+    a = np.asarray(a, dtype=np.float32)
+    scale = np.maximum(np.abs(a).max(axis=1), 1e-12) / 127
+    scale = scale.astype("<f2").astype(np.float32)
+    q = np.clip(np.round(a / np.maximum(scale, 1e-12)[:, None]), -127, 127).astype(np.int8)
+    return {
+        "dtype": "int8-rows",
+        "shape": list(a.shape),
+        "scale": encode_array(scale),
+        "base64": base64.b64encode(np.ascontiguousarray(q)).decode(),
+    }
+
+
+def decode_int8_rows(d: Any) -> np.ndarray:
+    try:
+        q = np.frombuffer(base64.b64decode(d["base64"]), dtype=np.int8).reshape(d["shape"])
+        scale = decode_array(d["scale"])
+        return q.astype(np.float32) * scale[:, None]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"the model's known-sign embeddings are unreadable ({e})") from None
 
 
 def class_prototypes(embeddings: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -27,7 +27,14 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from islr.errors import InputError, ModelError, VocabularyError
-from islr.inference.enroll import DuplicateSignError, add_takes, check_takes
+from islr.inference.enroll import (
+    TAKE_AUGMENTATIONS,
+    DuplicateSignError,
+    TakeEmbeddings,
+    add_takes,
+    check_takes,
+    embed_takes,
+)
 from islr.inference.vocabulary import UnknownSignError, Vocabulary, save_vocabulary
 from islr.serving.inputs import body_landmarks
 from islr.serving.schemas import LandmarksBody
@@ -80,6 +87,8 @@ def vocabulary_listing(state: ServerState) -> dict[str, Any]:
         "duplicate_similarity": engine.reference.duplicate_similarity,
         "file": str(engine.vocabulary_file) if engine.vocabulary_file else None,
         "signs": [_sign(engine, vocab, label) for label in vocab.labels(engine.known_labels)],
+        # the refitted head that scores added signs (islr.inference.refit); none: nearest take
+        "head": vocab.head.to_dict() if vocab.head_is_current(engine.known_labels) else None,
     }
 
 
@@ -146,16 +155,17 @@ async def _enrol_request(request: Request, state: ServerState) -> EnrolRequest:
         raise RequestValidationError(e.errors()) from None
 
 
-def _take_embeddings(state: ServerState, takes: list[Take]) -> np.ndarray:
-    """Unit embeddings of the takes (worker thread)."""
+def _take_embeddings(state: ServerState, takes: list[Take], copies: int = 0) -> TakeEmbeddings:
+    """Embeddings of the takes, and of ``copies`` augmented copies of each (worker thread)."""
     engine = state.engine
-    batch = []
+    arrays, sizes = [], []
     for i, take in enumerate(takes):
         data, size = body_landmarks(engine, take, f"take {i}")
         if np.isnan(data).all():
             raise InputError(f"take {i}: no landmarks in any frame (nobody was detected)")
-        batch.append(engine.prepare(data, size))
-    return engine.embed_prepared(np.stack(batch))
+        arrays.append(data)
+        sizes.append(size)
+    return embed_takes(engine, arrays, copies, sizes)
 
 
 @router.post("/v1/vocabulary/check")
@@ -163,8 +173,8 @@ async def check(request: Request, state: State) -> dict:
     """How consistent the takes are and which other sign is nearest; never writes."""
     _require_embedding(state)
     body = await _enrol_request(request, state)
-    embeddings = await run_in_threadpool(_take_embeddings, state, body.takes)
-    return check_takes(state.engine, body.label, embeddings).to_dict()
+    takes = await run_in_threadpool(_take_embeddings, state, body.takes)
+    return check_takes(state.engine, body.label, takes.embeddings).to_dict()
 
 
 @router.post("/v1/vocabulary")
@@ -172,15 +182,16 @@ async def enrol(request: Request, state: State) -> Any:
     """Add the takes to the sign ``label`` (new, or more examples of an existing one)."""
     _require_writes(state)
     body = await _enrol_request(request, state)
-    embeddings = await run_in_threadpool(_take_embeddings, state, body.takes)
+    takes = await run_in_threadpool(_take_embeddings, state, body.takes, TAKE_AUGMENTATIONS)
     engine = state.engine
     async with state.vocabulary_lock:
-        result = check_takes(engine, body.label, embeddings)
+        result = check_takes(engine, body.label, takes.embeddings)
         try:
             source = f"{len(body.takes)} takes via the server"
-            new = add_takes(engine.vocabulary, result, embeddings, source, body.force)
+            new = add_takes(engine.vocabulary, result, takes, source, body.force)
         except DuplicateSignError as e:
             return JSONResponse({**e.check.to_dict(), "detail": str(e)}, status_code=409)
+        new = await run_in_threadpool(engine.with_current_head, new)
         _commit(state, new)
     return {**result.to_dict(), "sign": _sign(engine, new, result.label)}
 
@@ -191,7 +202,8 @@ async def remove(label: str, state: State) -> dict:
     _require_writes(state)
     engine = state.engine
     async with state.vocabulary_lock:
-        _commit(state, _changed(lambda v: v.removed(label, engine.known_labels), engine))
+        new = _changed(lambda v: v.removed(label, engine.known_labels), engine)
+        _commit(state, await run_in_threadpool(engine.with_current_head, new))
     return vocabulary_listing(state)
 
 

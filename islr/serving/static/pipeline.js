@@ -464,8 +464,9 @@ export function vocabularyPrototypes(vocabulary) {
  * The model's outputs for one sequence and the vocabulary -> {labels, probs} over the known signs
  * (model order) then the added ones (vocabulary order). L = logSoftmax(logits); an added sign j
  * scores a * max_p(embedding . p) + b over its unit prototypes p (a, b: vocabulary.calibration);
- * a known sign with added examples scores max(L_c, that); probs = softmax([L; s]). With no added
- * examples this is the classifier's own softmax.
+ * a known sign with added examples scores max(L_c, that); probs = softmax([L; s]). A vocabulary
+ * with a refitted head (vocabulary.head, islr.inference.refit) scores the added signs with it
+ * instead (scoreWithHead). With no added examples this is the classifier's own softmax.
  */
 export function scoreWithVocabulary(logits, embedding, knownLabels, vocabulary) {
   if (logits.length !== knownLabels.length) {
@@ -476,6 +477,7 @@ export function scoreWithVocabulary(logits, embedding, knownLabels, vocabulary) 
   const withExamples = vocabularyPrototypes(vocabulary);
   if (withExamples.length === 0) return { labels, probs: softmax(scores) };
   if (!embedding) throw new Error("this model has no embedding output, so it cannot score added signs");
+  if (vocabulary.head) return scoreWithHead(scores, embedding, knownLabels, vocabulary.head);
   const { scale, bias } = vocabulary.calibration ?? {};
   if (!Number.isFinite(scale) || !Number.isFinite(bias)) throw new Error("the vocabulary has no calibration");
   for (const sign of withExamples) {
@@ -497,6 +499,32 @@ export function scoreWithVocabulary(logits, embedding, knownLabels, vocabulary) 
     }
   }
   return { labels, probs: softmax(scores) };
+}
+
+/**
+ * Added signs scored by the vocabulary's refitted head (islr.inference.refit): z = logSoftmax(W e
+ * + b) over head.labels (the known signs, then the added ones); an added sign j scores
+ * z_j - log(sum of exp(z) over the known signs), a known sign keeps the classifier's L_c.
+ */
+function scoreWithHead(scores, embedding, knownLabels, head) {
+  const nKnown = knownLabels.length;
+  if (head.labels.length < nKnown || head.labels.slice(0, nKnown).some((l, i) => l !== knownLabels[i])) {
+    throw new Error("the vocabulary's head was fitted for another model's signs");
+  }
+  const z = logSoftmax(
+    head.weight.map((row, i) => {
+      if (row.length !== embedding.length) {
+        throw new Error(`the vocabulary's head has ${row.length}-d rows for a ${embedding.length}-d embedding`);
+      }
+      return dot(row, embedding) + head.bias[i];
+    }),
+  );
+  const knownMax = Math.max(...z.slice(0, nKnown));
+  const knownMass = knownMax + Math.log(z.slice(0, nKnown).reduce((a, v) => a + Math.exp(v - knownMax), 0));
+  return {
+    labels: head.labels.slice(),
+    probs: softmax([...scores, ...z.slice(nKnown).map((v) => v - knownMass)]),
+  };
 }
 
 /**

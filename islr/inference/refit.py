@@ -1,0 +1,88 @@
+"""The vocabulary's head: a linear layer over the sign embedding, refitted when signs are added.
+
+Scoring an added sign by its nearest take (``a * cosine + b``) lets a sign the model never saw
+lose to the known sign it resembles most: the classifier's head is confident about signs it was
+not trained on. The refitted head learns the difference instead: a multinomial logistic
+regression over the embedding, fitted on the model's own training embeddings (stored with the
+model: :attr:`~islr.inference.vocabulary.EmbeddingReference.known_embeddings`) and the added
+signs' takes, both with augmented copies (so augmentation is no cue), classes balanced. It only
+decides *known or added, and which added sign*; which known sign stays the classifier's call
+(:func:`~islr.inference.vocabulary.vocabulary_log_scores`). On INCLUDE-50 with 10 signs held out
+(bench/bench_fewshot.py) it added them better than the nearest take at the same cost to the known
+signs (README, "Teach it new signs").
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from islr.inference.vocabulary import EmbeddingReference, Vocabulary, VocabularyHead
+
+# Added to the added signs' logits: below 0 the head needs more evidence before it names an added
+# sign rather than a known one. Chosen by bench/bench_fewshot.py (known signs lose <= 1 point).
+ADDED_OFFSET = -0.5
+REGULARISATION = 1.0  # scikit-learn's C
+
+
+def fit_head(
+    vocab: Vocabulary,
+    reference: EmbeddingReference,
+    known: list[str],
+    offset: float = ADDED_OFFSET,
+    regularisation: float = REGULARISATION,
+) -> Vocabulary:
+    """``vocab`` with a head fitted on ``reference``'s known-sign embeddings and its signs'
+    takes (and their augmented copies); ``vocab`` itself when it has no signs or ``reference``
+    no known embeddings (then added signs are scored by their nearest take)."""
+    if not vocab.signs or reference.known_embeddings is None:
+        return replace(vocab, head=None)
+    from sklearn.linear_model import LogisticRegression
+
+    labels = vocab.labels(known)
+    index = {label: i for i, label in enumerate(labels)}
+    x = [np.asarray(reference.known_embeddings, dtype=np.float64)]
+    y = [np.asarray(reference.known_targets, dtype=np.int64)]
+    for sign in vocab.signs:
+        rows = [sign.prototypes] + ([sign.augmented] if sign.augmented is not None else [])
+        takes = np.concatenate(rows).astype(np.float64)
+        x.append(takes)
+        y.append(np.full(len(takes), index[sign.label]))
+    x, y = np.concatenate(x), np.concatenate(y)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    model = LogisticRegression(C=regularisation, max_iter=300, class_weight="balanced")
+    model.fit((x - mean) / scale, y)
+    # back to raw embeddings: w . (e - mean) / scale + b = (w / scale) . e + (b - (w / scale) . mean)
+    weight = np.zeros((len(labels), x.shape[1]))
+    bias = np.full(len(labels), -30.0)  # a class without examples is never chosen
+    for row, c in enumerate(model.classes_):
+        weight[c] = model.coef_[row] / scale
+        bias[c] = model.intercept_[row] - weight[c] @ mean
+    bias[len(known) :] += offset
+    head = (
+        VocabularyHead(  # rounded as the vocabulary file stores it: the same scores after a reload
+            tuple(labels),
+            np.round(weight, 6),
+            np.round(bias, 6),
+            tuple((s.label, s.examples) for s in vocab.signs),
+        )
+    )
+    return replace(vocab, head=head)
+
+
+def known_embeddings_for_refit(
+    embeddings: np.ndarray,
+    augmented: np.ndarray | None,
+    y: np.ndarray,
+    per_class: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a model stores for :func:`fit_head`: at most ``per_class`` training embeddings of
+    each known sign (the first ones) and, when given, one augmented copy of each
+    (``augmented`` ``(n, E)``, row i a copy of sample i). Returns ``(embeddings, targets)``."""
+    keep = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in np.unique(y)])
+    rows, targets = [embeddings[keep]], [y[keep]]
+    if augmented is not None:
+        rows.append(augmented[keep])
+        targets.append(y[keep])
+    return np.concatenate(rows).astype(np.float32), np.concatenate(targets).astype(np.int64)
