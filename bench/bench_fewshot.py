@@ -9,18 +9,20 @@ For each choice i of the 10 held-out signs (``sorted(rng(i).choice(sorted(labels
 1. trains the recipe ``--config`` on the official train split of the other 40 signs (one thread;
    a finished run in ``--work/choice{i}/run`` is reused, an interrupted one resumed);
 2. adds the 10 held-out signs with k = 1, 3, 5 examples each from train (``--draws`` random
-   draws of the examples per k; each example one prototype) and scores official val in the full
-   50-way setting (:func:`islr.inference.vocabulary.vocabulary_log_scores`: the head's
-   log-probabilities for the 40 known signs, ``a * max cosine + b`` for the added ones), for
-   every calibration ``(a, b)`` of a grid: top-1 on the val videos of the added signs, on those
-   of the 40 known signs, and the known signs' top-1 by the head alone (40-way: nothing added),
-   whose difference is what adding signs costs them;
-3. reports each choice with the calibration chosen on the OTHER choices (so no choice is scored
-   with a calibration fitted on its own val videos): the one that adds signs best while the
-   known signs lose at most 1 point of top-1 (the issue's bound), and the
-   calibration chosen on all of them (the default of :class:`~islr.inference.vocabulary.
-   Calibration`); for comparison, the calibration fitted by simulated enrolment of known signs
-   on the training data (:func:`~islr.inference.vocabulary.fit_calibration`).
+   draws of the examples per k), as ``islr enroll`` does: each example one prototype, plus
+   ``TAKE_AUGMENTATIONS`` augmented copies of it, and a vocabulary head refitted on those and on
+   the known signs' training embeddings as the model stores them
+   (:func:`islr.inference.refit.fit_head`); then scores official val in the full 50-way setting
+   (:func:`islr.inference.vocabulary.vocabulary_log_scores`): top-1 on the val videos of the
+   added signs, on those of the 40 known signs, and the known signs' top-1 by the classifier
+   alone (40-way: nothing added), whose difference is what adding signs costs them. Scored for
+   every offset of the added signs' logits (``HEAD_OFFSETS``), and for comparison for the older
+   nearest-take rule (``a * max cosine + b``) at every calibration ``(a, b)`` of a grid and at
+   the one fitted by simulated enrolment (:func:`~islr.inference.vocabulary.fit_calibration`);
+3. reports each choice with the offset (calibration) chosen on the OTHER choices (so no choice
+   is scored with a setting fitted on its own val videos): the one that adds signs best while
+   the known signs lose at most 1 point of top-1 (the issue's bound), averaged over k; and the
+   setting chosen on all of them (``islr.inference.refit.ADDED_OFFSET``).
 
 Prints mean ± sd over the choices (each choice: the mean over its draws) as Markdown tables and
 writes everything to ``--work/fewshot.json``.
@@ -77,8 +79,8 @@ def main() -> int:
         result = score_choice(run, cache_dir, held, shots, args.draws, args.threads)
         result["choice"], result["held_out"] = choice, held
         results.append(result)
-        best = best_calibration([result], shots)
-        print(f"choice {choice} ({', '.join(held)}), its best calibration: "
+        best = best_calibration([result], shots, settings()["head"])
+        print(f"choice {choice} ({', '.join(held)}), the head at its best offset: "
               + "; ".join(f"k={k}: added {r['added'][best]:.3f} known {r['known'][best]:.3f}"
                           for k, r in result["k"].items())
               + f" (alone {result['known_alone']:.3f})  [{time.perf_counter() - t0:.0f} s]",
@@ -126,6 +128,9 @@ CALIBRATION_SCALES = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 CALIBRATION_THRESHOLDS = tuple(round(0.8 + 0.005 * i, 3) for i in range(41))  # cosine, 0.8-1
 
 
+HEAD_OFFSETS = tuple(round(-2 + 0.25 * i, 2) for i in range(13))  # -2 .. 1
+
+
 def calibration_grid() -> list:
     """Candidate ``(a, b)``: scales x cosines at which an added sign's score reaches 0."""
     from islr.inference.vocabulary import Calibration
@@ -134,19 +139,35 @@ def calibration_grid() -> list:
             for t in CALIBRATION_THRESHOLDS]  # fmt: skip
 
 
+def settings() -> dict[str, list[int]]:
+    """Indices of the scored settings, by method: every nearest-take calibration of the grid,
+    then the simulated-enrolment calibration, then the refitted head at each added offset."""
+    n = len(calibration_grid())
+    return {
+        "take": list(range(n)),
+        "simulated": [n],
+        "head": list(range(n + 1, n + 1 + len(HEAD_OFFSETS))),
+    }
+
+
 def score_choice(
     checkpoint: Path, cache_dir: Path, held: list[str], shots: list[int], draws: int, threads: int
 ) -> dict:
     """For every calibration of the grid and every k: added-sign and known-sign top-1 on val,
     50-way (means over ``draws`` draws of the examples); the known signs' 40-way top-1 alone;
     and the same with the calibration fitted by simulated enrolment on the training data."""
+    from dataclasses import replace
+
     from islr.inference import Engine
     from islr.inference.enroll import (
+        TAKE_AUGMENTATIONS,
+        augmented_embeddings,
         choose_shots,
         embed_entries,
         labelled_entries,
         reference_from_samples,
     )
+    from islr.inference.refit import fit_head
     from islr.inference.vocabulary import Vocabulary, check_new_sign, fit_calibration
     from islr.landmarks import LandmarkCache
 
@@ -162,12 +183,22 @@ def score_choice(
     on_known = np.array([label in index for label in train.labels])
     y = np.array([index[label] for label in np.array(train.labels)[on_known]])
     simulated = fit_calibration(train.logits[on_known], train.embeddings[on_known], y, shots=3)
-    reference = reference_from_samples(train, known)  # known prototypes, duplicate threshold
+    # as a model stores them: prototypes, duplicate threshold, embeddings for the head's refit
+    takes = [engine.prepare(s, resampled=False) for s in cache.load_many(train.entries)]
+    once = augmented_embeddings(engine, takes, 1, seed=1)
+    reference = reference_from_samples(train, known, augmented=once)
+    is_held = np.isin(train.labels, held)
+    copies = np.zeros((len(train.entries), TAKE_AUGMENTATIONS, train.embeddings.shape[1]))
+    held_takes = [t for t, h in zip(takes, is_held, strict=True) if h]
+    copies[is_held] = augmented_embeddings(engine, held_takes, TAKE_AUGMENTATIONS).reshape(
+        len(held_takes), TAKE_AUGMENTATIONS, -1
+    )
     grid = calibration_grid()
+    n_settings = len(grid) + 1 + len(HEAD_OFFSETS)
     by_id = {e.id: i for i, e in enumerate(train.entries)}
     per_k = {}
     for k in shots:
-        hits = np.zeros((len(grid) + 1, draws, len(truth)), dtype=bool)
+        hits = np.zeros((n_settings, draws, len(truth)), dtype=bool)
         flagged = np.zeros((draws, len(truth)), dtype=bool)  # a val video of a flagged sign
         n_flagged = 0
         for draw in range(draws):
@@ -179,21 +210,27 @@ def score_choice(
                                        reference.duplicate_similarity)  # fmt: skip
                 flagged[draw] |= check.flagged & (truth == label)
                 n_flagged += check.flagged
-                vocab = vocab.with_examples(label, train.embeddings[rows], f"{k} train samples")
+                vocab = vocab.with_examples(label, train.embeddings[rows], f"{k} train samples",
+                                            augmented=copies[rows].reshape(-1, copies.shape[2]))  # fmt: skip
             labels = np.array(vocab.labels(known))
             for c, calibration in enumerate([*grid, simulated]):
                 predicted = labels[_scores(val, vocab, known, calibration).argmax(1)]
                 hits[c, draw] = predicted == truth
+            fitted = fit_head(vocab, reference, known, offset=0.0)
+            for o, offset in enumerate(HEAD_OFFSETS):
+                bias = fitted.head.bias.copy()
+                bias[len(known) :] += offset
+                shifted = replace(fitted, head=replace(fitted.head, bias=bias))
+                predicted = labels[_scores(val, shifted, known, simulated).argmax(1)]
+                hits[len(grid) + 1 + o, draw] = predicted == truth
         per_k[k] = {
             "added": hits[:, :, is_added].mean(axis=(1, 2)).tolist(),  # per calibration
             "known": hits[:, :, ~is_added].mean(axis=(1, 2)).tolist(),
             # the near-duplicate flag: how many added signs it flags, and how those fare
             "flagged_signs": n_flagged / (draws * len(held)),
-            "flagged_hits": [int(hits[c][flagged].sum()) for c in range(len(grid) + 1)],
+            "flagged_hits": [int(hits[c][flagged].sum()) for c in range(n_settings)],
             "flagged_videos": int(flagged.sum()),
-            "unflagged_hits": [
-                int(hits[c][~flagged & is_added].sum()) for c in range(len(grid) + 1)
-            ],
+            "unflagged_hits": [int(hits[c][~flagged & is_added].sum()) for c in range(n_settings)],
             "unflagged_videos": int((~flagged & is_added).sum()),
         }
     return {
@@ -216,27 +253,39 @@ def known_loss(result: dict, c: int, k: int) -> float:
     return result["known_alone"] - result["k"][k]["known"][c]
 
 
-def best_calibration(results: list[dict], shots: list[int], max_loss: float = 0.01) -> int:
-    """The grid calibration that adds signs best (top-1 on the added signs, averaged over k and
-    ``results``) while the known signs lose at most ``max_loss`` (averaged alike); the one that
-    loses least when none does."""
-    n = len(calibration_grid())
+def best_calibration(
+    results: list[dict], shots: list[int], candidates: list[int], max_loss: float = 0.01
+) -> int:
+    """The setting among ``candidates`` that adds signs best (top-1 on the added signs, averaged
+    over k and ``results``) while the known signs lose at most ``max_loss`` (averaged alike); the
+    one that loses least when none does."""
 
     def mean(values) -> float:
         return float(np.mean(list(values)))
 
-    loss = [mean(known_loss(r, c, k) for r in results for k in shots) for c in range(n)]
-    added = [mean(r["k"][k]["added"][c] for r in results for k in shots) for c in range(n)]
-    allowed = [c for c in range(n) if loss[c] <= max_loss + 1e-9]
+    loss = {c: mean(known_loss(r, c, k) for r in results for k in shots) for c in candidates}
+    added = {c: mean(r["k"][k]["added"][c] for r in results for k in shots) for c in candidates}
+    allowed = [c for c in candidates if loss[c] <= max_loss + 1e-9]
     if not allowed:
-        return min(range(n), key=lambda c: (loss[c], -added[c]))
+        return min(candidates, key=lambda c: (loss[c], -added[c]))
     return max(allowed, key=lambda c: (added[c], -loss[c]))
 
 
-def summary_table(results: list[dict], shots: list[int]) -> tuple[str, dict]:
-    """Mean ± sd over the choices, each scored with the calibration chosen on the OTHER
-    choices (leave one choice out); plus the calibration chosen on all of them."""
+def setting_name(c: int) -> str:
     grid = calibration_grid()
+    if c < len(grid):
+        return f"({grid[c].scale:g}, {grid[c].bias:g})"
+    if c == len(grid):
+        return "simulated"
+    return f"{HEAD_OFFSETS[c - len(grid) - 1]:+g}"
+
+
+def summary_table(results: list[dict], shots: list[int]) -> tuple[str, dict]:
+    """Mean ± sd over the choices, each scored with the setting chosen on the OTHER choices
+    (leave one choice out), for the refitted head and for the nearest take; plus the settings
+    chosen on all of them."""
+    grid = calibration_grid()
+    methods = settings()
 
     def mean_sd(values: list[float]) -> str:
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -255,46 +304,53 @@ def summary_table(results: list[dict], shots: list[int]) -> tuple[str, dict]:
                          f"| {mean_sd(loss)} |")  # fmt: skip
         return lines
 
-    if len(results) > 1:
-        held_out_choice = [best_calibration(results[:i] + results[i + 1 :], shots)
-                           for i in range(len(results))]  # fmt: skip
-    else:
-        held_out_choice = [best_calibration(results, shots)]
-    simulated = [len(grid)] * len(results)
-    everything = best_calibration(results, shots)
+    def held_out_choice(candidates: list[int]) -> list[int]:
+        if len(results) == 1:
+            return [best_calibration(results, shots, candidates)]
+        return [best_calibration(results[:i] + results[i + 1 :], shots, candidates)
+                for i in range(len(results))]  # fmt: skip
+
+    head = held_out_choice(methods["head"])
+    take = held_out_choice(methods["take"])
+    simulated = methods["simulated"] * len(results)
+    head_all = best_calibration(results, shots, methods["head"])
+    take_all = best_calibration(results, shots, methods["take"])
     n = len(results)
     flag_lines = []
     for k in shots:
         share = statistics.mean(r["k"][k]["flagged_signs"] for r in results)
-        fh = sum(
-            r["k"][k]["flagged_hits"][c] for r, c in zip(results, held_out_choice, strict=True)
-        )
+        fh = sum(r["k"][k]["flagged_hits"][c] for r, c in zip(results, head, strict=True))
         fv = sum(r["k"][k]["flagged_videos"] for r in results)
-        uh = sum(
-            r["k"][k]["unflagged_hits"][c] for r, c in zip(results, held_out_choice, strict=True)
-        )
+        uh = sum(r["k"][k]["unflagged_hits"][c] for r, c in zip(results, head, strict=True))
         uv = sum(r["k"][k]["unflagged_videos"] for r in results)
         flag_lines.append(f"k={k}: {100 * share:.0f}% of the added signs flagged as too close to a "
                           f"known sign; top-1 on their val videos {100 * fh / max(fv, 1):.0f}% "
                           f"(n={fv}) vs {100 * uh / max(uv, 1):.0f}% on the others' (n={uv})")  # fmt: skip
     lines = [
-        *rows(held_out_choice, "calibration chosen on the other choices"),
+        *rows(head, "refitted head (islr's), offset chosen on the other choices"),
         "",
-        *rows(simulated, "calibration fitted by simulated enrolment on the training data"),
+        *rows(take, "nearest take, calibration chosen on the other choices"),
+        "",
+        *rows(simulated, "nearest take, calibration fitted by simulated enrolment"),
         "",
         f"mean ± sd over {n} choices of the held-out signs; per choice "
         f"~{sum(r['n_val_added'] for r in results) / n:.0f} val videos of added signs and "
-        f"~{sum(r['n_val_known'] for r in results) / n:.0f} of known ones. Calibrations chosen "
-        f"per choice: {', '.join(f'({grid[c].scale:g}, {grid[c].bias:g})' for c in held_out_choice)}"
-        f"; on all {n} choices: scale {grid[everything].scale:g}, bias {grid[everything].bias:g}.",
+        f"~{sum(r['n_val_known'] for r in results) / n:.0f} of known ones. Offsets of the head "
+        f"chosen per choice: {', '.join(setting_name(c) for c in head)}; on all {n} choices: "
+        f"{setting_name(head_all)}. Nearest-take calibrations per choice: "
+        f"{', '.join(setting_name(c) for c in take)}; on all: {setting_name(take_all)}.",
         "",
         "Near-duplicate flag (nearest known sign's mean training embedding at or above the "
         "model's duplicate threshold, "
         + ", ".join(f"{r['duplicate_similarity']:.3f}" for r in results)
-        + "):",
+        + "), scored with the refitted head:",
         *[f"- {line}" for line in flag_lines],
     ]
-    return "\n".join(lines), grid[everything].to_dict()
+    chosen = {
+        "head_offset": HEAD_OFFSETS[head_all - len(grid) - 1],
+        "take_calibration": grid[take_all].to_dict(),
+    }
+    return "\n".join(lines), chosen
 
 
 if __name__ == "__main__":
