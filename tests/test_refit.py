@@ -73,7 +73,7 @@ def test_the_head_is_out_of_date_after_a_change_but_not_after_a_rename():
     assert fitted.removed("new", KNOWN).head is None
     # a known sign with added examples: the head has no extra row for it
     known_more = fitted.with_examples("b", around(centres[1], 2), "z")
-    assert fit_head(known_more, reference, KNOWN).head.labels == ("a", "b", "c", "new")
+    assert fit_head(known_more, reference, KNOWN).head.labels == ("a", "b", "c", "new", "b")
     # the head goes through the vocabulary file
     again = Vocabulary.from_dict(renamed.to_dict())
     assert again.head_is_current(KNOWN)
@@ -99,3 +99,22 @@ def test_known_embeddings_are_capped_per_sign_and_survive_int8_storage():
     loaded, loaded_targets = known_embeddings_from_dict(reference.known_embeddings_dict())
     np.testing.assert_array_equal(loaded_targets, targets)
     assert np.abs(loaded - stored).max() < 0.005
+
+
+def test_a_signers_own_version_of_a_known_sign_wins_once_added():
+    """A signer whose "a" the classifier takes for "b": with 5 of their takes added to "a", their
+    "a" is recognised, and the training videos' "b" is still "b"."""
+    rng, centres, _, around, reference = _world(4)
+    theirs = _unit(centres[1] + 0.7 * _unit(rng.normal(size=DIM)))  # their "a", near "b"
+    vocab = Vocabulary(DIM).with_examples(
+        "a", around(theirs, 5), "mine", augmented=around(theirs, 40)
+    )
+    fitted = fit_head(vocab, reference, KNOWN)
+    assert fitted.head.labels == ("a", "b", "c", "a") and fitted.labels(KNOWN) == KNOWN
+    sure_b = np.tile([0.0, 5.0, 0.0], (20, 1))
+    before = vocabulary_log_scores(sure_b, around(theirs, 20), Vocabulary(DIM), KNOWN, None)
+    assert (before.argmax(1) == 1).all()
+    mine = vocabulary_log_scores(sure_b, around(theirs, 20), fitted, KNOWN, None)
+    assert (mine.argmax(1) == 0).mean() >= 0.9
+    theirs_b = vocabulary_log_scores(sure_b, around(centres[1], 20), fitted, KNOWN, None)
+    assert (theirs_b.argmax(1) == 1).mean() >= 0.9

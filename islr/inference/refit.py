@@ -20,9 +20,19 @@ import numpy as np
 
 from islr.inference.vocabulary import EmbeddingReference, Vocabulary, VocabularyHead
 
-# Added to the added signs' logits: below 0 the head needs more evidence before it names an added
-# sign rather than a known one. Chosen by bench/bench_fewshot.py (known signs lose <= 1 point).
-ADDED_OFFSET = -0.5
+# Added to an added sign's logit, by its number of examples (linear in between, constant beyond):
+# with more examples the fit is surer of itself, and a known sign needs protecting. Chosen by
+# bench/bench_fewshot.py for each k on INCLUDE-50 (the most added-sign top-1 while the known
+# signs lose at most 1 point).
+ADDED_OFFSETS = {1: 0.5, 3: -0.75, 5: -1.0}
+
+
+def added_offset(examples: int, offsets: dict[int, float] | None = None) -> float:
+    """The logit offset of an added sign with ``examples`` examples (:data:`ADDED_OFFSETS`)."""
+    table = sorted((offsets or ADDED_OFFSETS).items())
+    return float(np.interp(examples, [n for n, _ in table], [o for _, o in table]))
+
+
 REGULARISATION = 1.0  # scikit-learn's C
 
 
@@ -30,43 +40,46 @@ def fit_head(
     vocab: Vocabulary,
     reference: EmbeddingReference,
     known: list[str],
-    offset: float = ADDED_OFFSET,
+    offsets: dict[int, float] | None = None,
     regularisation: float = REGULARISATION,
 ) -> Vocabulary:
     """``vocab`` with a head fitted on ``reference``'s known-sign embeddings and its signs'
-    takes (and their augmented copies); ``vocab`` itself when it has no signs or ``reference``
-    no known embeddings (then added signs are scored by their nearest take)."""
+    takes (and their augmented copies), each added sign's logit offset by
+    :func:`added_offset` of its number of examples (``offsets``: another table, e.g. ``{1: 0}``
+    for none); without a head when it has no signs or ``reference`` no known embeddings (then
+    added signs are scored by their nearest take)."""
     if not vocab.signs or reference.known_embeddings is None:
         return replace(vocab, head=None)
     from sklearn.linear_model import LogisticRegression
 
-    labels = vocab.labels(known)
-    index = {label: i for i, label in enumerate(labels)}
+    # rows: the known signs (their training embeddings), then one per sign of the vocabulary
+    # (its takes), in its order; a known sign with added examples has both: the examples are the
+    # signer's own version of it, which may look nothing like the training videos
+    rows = [*known, *(s.label for s in vocab.signs)]
     x = [np.asarray(reference.known_embeddings, dtype=np.float64)]
     y = [np.asarray(reference.known_targets, dtype=np.int64)]
-    for sign in vocab.signs:
-        rows = [sign.prototypes] + ([sign.augmented] if sign.augmented is not None else [])
-        takes = np.concatenate(rows).astype(np.float64)
+    for j, sign in enumerate(vocab.signs):
+        takes = [sign.prototypes] + ([sign.augmented] if sign.augmented is not None else [])
+        takes = np.concatenate(takes).astype(np.float64)
         x.append(takes)
-        y.append(np.full(len(takes), index[sign.label]))
+        y.append(np.full(len(takes), len(known) + j))
     x, y = np.concatenate(x), np.concatenate(y)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     model = LogisticRegression(C=regularisation, max_iter=300, class_weight="balanced")
     model.fit((x - mean) / scale, y)
     # back to raw embeddings: w . (e - mean) / scale + b = (w / scale) . e + (b - (w / scale) . mean)
-    weight = np.zeros((len(labels), x.shape[1]))
-    bias = np.full(len(labels), -30.0)  # a class without examples is never chosen
+    weight = np.zeros((len(rows), x.shape[1]))
+    bias = np.full(len(rows), -30.0)  # a class without examples is never chosen
     for row, c in enumerate(model.classes_):
         weight[c] = model.coef_[row] / scale
         bias[c] = model.intercept_[row] - weight[c] @ mean
-    bias[len(known) :] += offset
-    head = (
-        VocabularyHead(  # rounded as the vocabulary file stores it: the same scores after a reload
-            tuple(labels),
-            np.round(weight, 6),
-            np.round(bias, 6),
-            tuple((s.label, s.examples) for s in vocab.signs),
-        )
+    for j, sign in enumerate(vocab.signs):
+        bias[len(known) + j] += added_offset(sign.examples, offsets)
+    head = VocabularyHead(  # rounded as the vocabulary file stores it: the same after a reload
+        tuple(rows),
+        np.round(weight, 6),
+        np.round(bias, 6),
+        tuple((s.label, s.examples) for s in vocab.signs),
     )
     return replace(vocab, head=head)
 

@@ -8,8 +8,11 @@ page's JavaScript)::
     L = log_softmax(logits)                     over the K known signs
     with a refitted head (the default: islr.inference.refit, whenever the model stores its known
     signs' training embeddings):
-    z = log_softmax(W e + c)                    over known + added signs
-    s_j = z_j - log(sum_known exp(z))           an added sign j
+    z = log_softmax(W e + c)                    rows: the K known signs, then each sign of the
+                                                vocabulary (its takes)
+    s_j = z_j - log(sum_known exp(z))           the row of vocabulary sign j
+    L_c = log(exp(L_c) + exp(s_j))              a known sign c that also got examples (row j:
+                                                the signer's own version of it)
     without one (older models): nearest take
     s_j = a * max_p (e . p) + b                 an added sign j, prototypes p
     L_c = max(L_c, a * max_p (e . p) + b)       a known sign c that also got added examples
@@ -175,7 +178,7 @@ class Vocabulary:
         """Whether :attr:`head` was fitted on exactly these signs and examples."""
         return (
             self.head is not None
-            and self.head.labels == tuple(self.labels(known))
+            and self.head.labels == (*known, *(s.label for s in self.signs))
             and self.head.fitted_on == tuple((s.label, s.examples) for s in self.signs)
         )
 
@@ -397,8 +400,16 @@ def vocabulary_log_scores(
         e = np.asarray(embeddings, dtype=np.float64)
         z = log_softmax(e @ head.weight.T.astype(np.float64) + head.bias.astype(np.float64))
         k = len(known)
-        known_mass = np.logaddexp.reduce(z[:, :k], axis=1, keepdims=True)
-        return np.concatenate([scores, z[:, k:] - known_mass], axis=1)
+        known_mass = np.logaddexp.reduce(z[:, :k], axis=1)
+        index = {label: i for i, label in enumerate(known)}
+        added = []
+        for j, sign in enumerate(vocab.signs):
+            s = z[:, k + j] - known_mass
+            if sign.label in index:  # the signer's version of a known sign: more of its mass
+                scores[:, index[sign.label]] = np.logaddexp(scores[:, index[sign.label]], s)
+            else:
+                added.append(s)
+        return np.concatenate([scores, np.stack(added, axis=1)], axis=1) if added else scores
     index = {label: i for i, label in enumerate(known)}
     e = np.asarray(embeddings, dtype=np.float64)
     added = []

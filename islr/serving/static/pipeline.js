@@ -477,7 +477,7 @@ export function scoreWithVocabulary(logits, embedding, knownLabels, vocabulary) 
   const withExamples = vocabularyPrototypes(vocabulary);
   if (withExamples.length === 0) return { labels, probs: softmax(scores) };
   if (!embedding) throw new Error("this model has no embedding output, so it cannot score added signs");
-  if (vocabulary.head) return scoreWithHead(scores, embedding, knownLabels, vocabulary.head);
+  if (vocabulary.head) return scoreWithHead(scores, embedding, knownLabels, withExamples, vocabulary.head);
   const { scale, bias } = vocabulary.calibration ?? {};
   if (!Number.isFinite(scale) || !Number.isFinite(bias)) throw new Error("the vocabulary has no calibration");
   for (const sign of withExamples) {
@@ -503,14 +503,19 @@ export function scoreWithVocabulary(logits, embedding, knownLabels, vocabulary) 
 
 /**
  * Added signs scored by the vocabulary's refitted head (islr.inference.refit): z = logSoftmax(W e
- * + b) over head.labels (the known signs, then the added ones); an added sign j scores
- * z_j - log(sum of exp(z) over the known signs), a known sign keeps the classifier's L_c.
+ * + b) over head.labels (the known signs, then one row per sign of the vocabulary, in the order
+ * it was added: the added signs' order in the answer);
+ * vocabulary sign j scores s = z[K + j] - log(sum of exp(z) over the known signs); an added sign
+ * gets s, a known sign with examples (the signer's version of it) log(exp(L_c) + exp(s)).
  */
-function scoreWithHead(scores, embedding, knownLabels, head) {
+function scoreWithHead(scores, embedding, knownLabels, signs, head) {
   const nKnown = knownLabels.length;
-  if (head.labels.length < nKnown || head.labels.slice(0, nKnown).some((l, i) => l !== knownLabels[i])) {
-    throw new Error("the vocabulary's head was fitted for another model's signs");
-  }
+  const own = head.labels.slice(nKnown);
+  const fitted =
+    head.labels.length === nKnown + signs.length &&
+    knownLabels.every((l, i) => head.labels[i] === l) &&
+    signs.every((s) => own.includes(s.label));
+  if (!fitted) throw new Error("the vocabulary's head was fitted for other signs");
   const z = logSoftmax(
     head.weight.map((row, i) => {
       if (row.length !== embedding.length) {
@@ -519,12 +524,23 @@ function scoreWithHead(scores, embedding, knownLabels, head) {
       return dot(row, embedding) + head.bias[i];
     }),
   );
-  const knownMax = Math.max(...z.slice(0, nKnown));
-  const knownMass = knownMax + Math.log(z.slice(0, nKnown).reduce((a, v) => a + Math.exp(v - knownMax), 0));
-  return {
-    labels: head.labels.slice(),
-    probs: softmax([...scores, ...z.slice(nKnown).map((v) => v - knownMass)]),
+  const logSumExp = (values) => {
+    const max = Math.max(...values);
+    return max + Math.log(values.reduce((a, v) => a + Math.exp(v - max), 0));
   };
+  const knownMass = logSumExp(z.slice(0, nKnown));
+  const labels = knownLabels.slice();
+  const out = scores.slice();
+  own.forEach((label, j) => {
+    const s = z[nKnown + j] - knownMass;
+    const known = knownLabels.indexOf(label);
+    if (known >= 0) out[known] = logSumExp([out[known], s]);
+    else {
+      labels.push(label);
+      out.push(s);
+    }
+  });
+  return { labels, probs: softmax(out) };
 }
 
 /**
