@@ -1,13 +1,15 @@
 """Teaching a model new signs without retraining: INCLUDE-50 with 10 signs held out of training.
 
     python bench/bench_fewshot.py [--data ../shared/data/include50] [--work build/fewshot]
-        [--choices 5] [--held-out 10] [--shots 1,3,5] [--draws 5] [--config default]
+        [--choices 5] [--held-out 10] [--shots 1,3,5] [--draws 5] [--config default] [--members 2]
         [--set key=value ...] (training overrides: compare recipes, each in its own --work)
 
 For each choice i of the 10 held-out signs (``sorted(rng(i).choice(sorted(labels), 10))``, seed i):
 
 1. trains the recipe ``--config`` on the official train split of the other 40 signs (one thread;
-   a finished run in ``--work/choice{i}/run`` is reused, an interrupted one resumed);
+   a finished run in ``--work/choice{i}/run`` is reused, an interrupted one resumed), once per
+   seed 0..``--members``-1, joined into an ensemble as the shipped include50 is (2 by default;
+   ``--members 1``: single models);
 2. adds the 10 held-out signs with k = 1, 3, 5 examples each from train (``--draws`` random
    draws of the examples per k), as ``islr enroll`` does: each example one prototype, plus
    ``TAKE_AUGMENTATIONS`` augmented copies of it, and a vocabulary head refitted on those and on
@@ -54,6 +56,8 @@ def main() -> int:
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--config", default="default")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--members", type=int, default=2,
+                        help="an ensemble of this many seeds per base model, as include50 ships")  # fmt: skip
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="a training config override, key=value (e.g. another loss)")  # fmt: skip
     args = parser.parse_args()
@@ -100,7 +104,20 @@ def main() -> int:
 
 def train_base_model(args, cache_dir: Path, entries, choice: int, held: list[str]) -> Path:
     """The 40-sign model of ``choice``: trained on official train without ``held`` (reused when
-    finished, resumed when interrupted)."""
+    finished, resumed when interrupted); with ``--members`` N, the ensemble of seeds 0..N-1
+    (seed s > 0 in ``run-seed{s}``), joined as ``ensemble{N}.pt``."""
+    from islr.models import ensemble_checkpoints
+
+    members = [train_member(args, cache_dir, entries, choice, held, seed)
+               for seed in range(args.members)]  # fmt: skip
+    if args.members == 1:
+        return members[0]
+    return ensemble_checkpoints(
+        members, args.work / f"choice{choice}" / f"ensemble{args.members}.pt"
+    )
+
+
+def train_member(args, cache_dir: Path, entries, choice: int, held: list[str], seed: int) -> Path:
     from islr.training import load_config, train
 
     folder = args.work / f"choice{choice}"
@@ -110,16 +127,18 @@ def train_base_model(args, cache_dir: Path, entries, choice: int, held: list[str
     for path, content in ((folder / "held_out.json", held), (label_file, train_labels)):
         if not path.is_file() or json.loads(path.read_text()) != content:
             path.write_text(json.dumps(content))
-    run = folder / "run"
+    run = folder / ("run" if seed == 0 else f"run-seed{seed}")
+    seeded = [f"seed={seed}"] if seed else []
     cfg = load_config(
-        args.config, [*args.overrides, f"data.label_file={label_file}", f"threads={args.threads}"]
+        args.config,
+        [*args.overrides, *seeded, f"data.label_file={label_file}", f"threads={args.threads}"],
     )
     history = run / "history.json"
     finished = history.is_file() and len(json.loads(history.read_text())) >= cfg.optim.epochs
     if (run / "best.pt").is_file() and finished:
         return run / "best.pt"
     resume = (run / "last.pt").is_file()
-    print(f"choice {choice}: training on {len(json.loads(label_file.read_text()))} videos "
+    print(f"choice {choice} seed {seed}: training on {len(json.loads(label_file.read_text()))} videos "
           f"({'resumed' if resume else 'new'})", flush=True)  # fmt: skip
     train(cfg, cache_dir, run, resume=resume)
     return run / "best.pt"

@@ -118,3 +118,11 @@ def test_a_signers_own_version_of_a_known_sign_wins_once_added():
     assert (mine.argmax(1) == 0).mean() >= 0.9
     theirs_b = vocabulary_log_scores(sure_b, around(centres[1], 20), fitted, KNOWN, None)
     assert (theirs_b.argmax(1) == 1).mean() >= 0.9
+
+
+def test_an_added_signs_offset_follows_its_number_of_examples():
+    from islr.inference.refit import ADDED_OFFSETS, added_offset
+
+    table = {1: 0.5, 3: -0.5, 5: -1.0}
+    assert [added_offset(n, table) for n in (1, 2, 3, 4, 5, 9)] == [0.5, 0.0, -0.5, -0.75, -1, -1]
+    assert added_offset(1) == ADDED_OFFSETS[1] and added_offset(20) == ADDED_OFFSETS[5]
