@@ -76,14 +76,20 @@ def onnx_logits(model_path: Path, model_input: np.ndarray) -> np.ndarray:
     return session.run(["logits"], {"landmarks": model_input[None]})[0][0]
 
 
-def test_webcam_page_detects_signs_and_predicts_offline(browser, base_url, fixture_model):
-    meta = fixture_model.metadata
+def open_page(browser):
+    """A new browser context and page, logging its requests and collecting its page errors."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     log = RequestLog()
     log.attach(context)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    return context, log, page, errors
+
+
+def test_webcam_page_detects_signs_and_predicts_offline(browser, base_url, fixture_model):
+    meta = fixture_model.metadata
+    context, log, page, errors = open_page(browser)
     # threshold=0: the fixture model is untrained (near-uniform), so let every sign through
     page.goto(base_url + "?threshold=0")
     wait_for(
@@ -233,12 +239,7 @@ def test_the_page_segments_with_the_learned_segmenter_when_one_is_served(
     )
     served = type(fixture_model)(model, fixture_model.metadata)
     with serve(page_app(served)) as url:
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        log = RequestLog()
-        log.attach(context)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        context, log, page, errors = open_page(browser)
         page.goto(url + "?threshold=0")
         wait_for(page, "window.islrState?.framesTagged >= 30", 120, "30 frames tagged")
         state = page.evaluate("({...islrState})")
