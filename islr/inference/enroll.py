@@ -200,12 +200,15 @@ def duplicate_threshold(
     return round(float(np.quantile(own, quantile)), 4)
 
 
-def check_takes(engine: Engine, label: str, embeddings: np.ndarray) -> CheckResult:
-    """The near-duplicate check of takes of ``label`` against the engine's signs."""
+def check_takes(
+    engine: Engine, label: str, embeddings: np.ndarray, vocab: Vocabulary | None = None
+) -> CheckResult:
+    """The near-duplicate check of takes of ``label`` against the engine's signs (its known
+    ones, and those of ``vocab``, default: its vocabulary)."""
     return check_new_sign(
         label,
         embeddings,
-        engine.vocabulary,
+        engine.vocabulary if vocab is None else vocab,
         engine.known_labels,
         engine.reference.known_prototypes,
         engine.reference.duplicate_similarity,
@@ -264,10 +267,7 @@ def enrol(
     outcomes = []
     vocab = engine.vocabulary
     for label, mine in takes.items():
-        result = check_new_sign(
-            label, mine.embeddings, vocab, engine.known_labels,
-            engine.reference.known_prototypes, engine.reference.duplicate_similarity,
-        )  # fmt: skip
+        result = check_takes(engine, label, mine.embeddings, vocab)
         added = force or not result.flagged
         if added:
             vocab = vocab.with_examples(
