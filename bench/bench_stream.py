@@ -24,6 +24,11 @@ no ``sign`` event overlapping them, and the share of known clips still given the
     python bench/bench_stream.py --cache CACHE --split val --model include50 \\
         [--segmenter FILE] [--streams 30] [--signs 4] [--seed 0] [--held-out FILE] [--out FILE]
 
+``--thresholds 0.7,0.8,0.9`` adds a table of the learned segmenter at each unknown threshold
+(SER per condition, and with ``--held-out`` the rejection and acceptance), from the same runs:
+the segments do not depend on the threshold, so each stream is segmented once and a ``sign``
+event under the threshold becomes ``unknown`` (the model's own signs only: no added signs).
+
 Partial events are switched off (they never change the transcript) to keep the run short.
 """
 
@@ -94,6 +99,17 @@ def run_stream(segmenter: StreamSegmenter, stream: Stream) -> list[tuple[float, 
     return out
 
 
+def at_threshold(results: list[list[tuple[float, dict]]], threshold: float):
+    """The events of runs made at threshold 0 as they are at ``threshold``."""
+    return [
+        [
+            (t, {**e, "type": "unknown"} if e["type"] == "sign" and e["prob"] < threshold else e)
+            for t, e in events
+        ]
+        for events in results
+    ]
+
+
 def token(event: dict) -> str:
     return event["label"] if event["type"] == "sign" else "?"
 
@@ -159,6 +175,7 @@ def main() -> None:
         help=f"comma-separated, of {', '.join([*CONDITIONS, *EXTRA_CONDITIONS])}",
     )
     p.add_argument("--set", action="append", default=[], help="stream setting NAME=VALUE")
+    p.add_argument("--thresholds", help="comma-separated unknown thresholds to tabulate too")
     p.add_argument("--out", help="write the results as JSON here")
     args = p.parse_args()
 
@@ -173,8 +190,17 @@ def main() -> None:
         sys.exit("no segmenter: give --segmenter FILE")
     overrides = {k: float(v) for k, v in (s.split("=", 1) for s in args.set)}
     learned = replace(merged_stream(engine.stream, tagger), partial_every=NO_PARTIALS, **overrides)
+    sweep = [float(x) for x in args.thresholds.split(",")] if args.thresholds else []
+    raw: dict[str, list] = {}  # the learned segmenter's events at threshold 0, for the sweep
+
+    def learned_events(name: str, results: list) -> list:
+        if not sweep:
+            return results
+        raw[name] = results
+        return at_threshold(results, learned.threshold)
+
     configs = {
-        "learned": learned,
+        "learned": replace(learned, threshold=0.0) if sweep else learned,
         "heuristic": replace(engine.stream, segmenter="heuristic", partial_every=NO_PARTIALS),
     }
     clips = load_clips(LandmarkCache(args.cache), [args.split], engine.layout, engine.n_coords)
@@ -210,12 +236,14 @@ def main() -> None:
     )
     print(
         f"{len(in_vocab)} {args.split} clips of known signs; {args.streams} streams x "
-        f"{args.signs} signs; model {args.model}; segmenter {tagger.source}"
+        f"{args.signs} signs; model {args.model}; segmenter {tagger.source}; unknown "
+        f"threshold {learned.threshold}"
     )
     print(
         f"{'condition':14} {'segmenter':10} {'SER':>7} {'exact':>7} {'emit/true':>9} "
         f"{'delay med':>9} {'p95':>6}"
     )
+    streams_of: dict[str, list[Stream]] = {}
     for name in args.conditions.split(","):
         every = {**CONDITIONS, **EXTRA_CONDITIONS}
         gap = every[name]
@@ -231,9 +259,13 @@ def main() -> None:
             )
             for seq in sequences
         ]
+        streams_of[name] = streams
         report["conditions"][name] = {}
         for seg_name, segmenter in segmenters.items():
-            r = score(streams, [run_stream(segmenter, s) for s in streams])
+            results = [run_stream(segmenter, s) for s in streams]
+            if seg_name == "learned":
+                results = learned_events(name, results)
+            r = score(streams, results)
             report["conditions"][name][seg_name] = r
             med = f"{r['delay_median']:.2f}s" if r["delay_median"] is not None else "-"
             p95 = f"{r['delay_p95']:.2f}s" if r["delay_p95"] is not None else "-"
@@ -255,14 +287,34 @@ def main() -> None:
             for seq in sequences
         ]
         report["unknown"] = {}
+        mixed_streams = streams
         for seg_name, segmenter in segmenters.items():
-            r = rejection(streams, [run_stream(segmenter, s) for s in streams], held_out)
+            results = [run_stream(segmenter, s) for s in streams]
+            if seg_name == "learned":
+                results = learned_events("unknown", results)
+            r = rejection(streams, results, held_out)
             report["unknown"][seg_name] = r
             print(
                 f"unknown rejection, {seg_name}: {r['held_out_rejected']:.1%} of "
                 f"{r['held_out_clips']} held-out clips rejected, {r['known_accepted']:.1%} of "
                 f"{r['known_clips']} known clips accepted (back to back)"
             )
+    if sweep:
+        report["thresholds"] = {}
+        names_ = [n for n in raw if n != "unknown"]
+        print(f"learned segmenter by threshold: SER {' / '.join(names_)}"
+              + ("; held-out rejected, known accepted" if "unknown" in raw else ""))  # fmt: skip
+        for threshold in sweep:
+            row = {n: score(streams_of[n], at_threshold(raw[n], threshold)) for n in names_}
+            line = " / ".join(f"{row[n]['ser']:.1%}" for n in names_)
+            if "unknown" in raw:
+                row["unknown"] = rejection(
+                    mixed_streams, at_threshold(raw["unknown"], threshold), held_out
+                )
+                line += (f"; {row['unknown']['held_out_rejected']:.1%}, "
+                         f"{row['unknown']['known_accepted']:.1%}")  # fmt: skip
+            report["thresholds"][str(threshold)] = row
+            print(f"  {threshold:<5} {line}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
 
