@@ -68,6 +68,7 @@ NO_AUGMENTATION = [
     f"augment.{p}=0"
     for p in ("p_mirror", "p_time_warp", "p_temporal_shift", "p_rotate", "p_scale")
     + ("p_shear_shift", "p_noise", "p_temporal_mask", "p_spatial_mask", "p_mixup")
+    + ("p_stream_segment",)
 ]
 PLAIN_TRAINING = [*NO_AUGMENTATION, "optim.label_smoothing=0", "threads=1"]
 

@@ -84,3 +84,7 @@ class AugmentConfig:
     p_mirror: float = 0.5
     p_mixup: float = 0.0
     mixup_alpha: float = 0.4
+    # a clip replaced by a segment of its sign as the stream decoder cuts it from a synthesised
+    # stream of training clips (islr.training.segments); about this many segments per clip
+    p_stream_segment: float = 0.0
+    stream_segments_per_clip: float = 3.0

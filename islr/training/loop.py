@@ -33,6 +33,7 @@ from islr.training.data import (
     make_batch,
     make_outlier_batch,
 )
+from islr.training.segments import stream_segment_pool, swap_in_segments
 
 
 @dataclass
@@ -193,6 +194,12 @@ def _train(
     _write_json(run_dir / "labels.json", data.labels)
     _write_json(run_dir / "file_to_label.json", data.file_to_label)
     meta = {"train_config": cfg.to_dict(), "n_train": len(data.train)}
+    segments = None
+    if cfg.augment.p_stream_segment > 0:
+        segments = stream_segment_pool(
+            data.train.arrays, data.train.targets, len(data.labels), data.layout,
+            cfg.augment.stream_segments_per_clip, cfg.seed,
+        )  # fmt: skip
     t_start = time.perf_counter() - sum(r.seconds for r in history)
     stopped_early = False
     for epoch in range(start_epoch, cfg.optim.epochs + 1):
@@ -200,11 +207,11 @@ def _train(
         model.train()
         total_loss, total_correct, seen = 0.0, 0, 0
         for step, idx in enumerate(iterate_batches(data.train, cfg.optim.batch_size, rng), 1):
-            x = make_batch(
-                [data.train.arrays[i] for i in idx], features.seq_len, data.layout, cfg.augment,
-                rng,
-            )  # fmt: skip
             y = data.train.targets[idx]
+            arrays = [data.train.arrays[i] for i in idx]
+            if segments is not None:
+                arrays = swap_in_segments(arrays, y, segments, cfg.augment.p_stream_segment, rng)
+            x = make_batch(arrays, features.seq_len, data.layout, cfg.augment, rng)
             soft = np.eye(len(data.labels), dtype=np.float32)[y]
             n_out = int(round(cfg.optim.outlier_frac * len(idx)))
             if n_out:  # outlier exposure: made-up non-signs must get a flat distribution
