@@ -9,7 +9,8 @@
    cross-validation, so val is not needed to choose anything), once per seed 0..members-1;
 3. joins the members into one ensemble checkpoint (``include50.pt``, their probabilities
    averaged), stores in it the known signs' mean embeddings on the training videos (for the
-   near-duplicate check of signs added later) and exports it to ONNX with int8 weights
+   near-duplicate check of signs added later) and the ensemble's unknown threshold
+   (``--threshold``, default 0.5), and exports it to ONNX with int8 weights
    (``include50.onnx``; outputs "logits" and "embedding");
 4. checks the ONNX file against the checkpoint on every video and prints sizes, times and the
    SHA-256 of both files (for the model card);
@@ -34,6 +35,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The shipped 2-model ensemble's unknown threshold. Averaging two models' probabilities makes a
+# known sign's segment less peaked than one model's, so the ensemble needs a lower threshold than
+# the recipe's (0.6, for one model) for the same sign error rate. Chosen on val streams
+# (bench_stream.py --thresholds, 40-sign ensembles, 5 choices of 10 held-out signs): 0.5 -> SER
+# 1.5% back to back, 1.2% with 0.5 s gaps, 29.8% of unseen signs rejected; 0.6 -> 2.8% / 3.2%,
+# 45.6%; 0.7 -> 3.3% / 3.3%, 54.4% (README "Not a known sign").
+ENSEMBLE_THRESHOLD = 0.5
 
 
 def main() -> int:
@@ -54,6 +62,11 @@ def main() -> int:
     )
     parser.add_argument("--reexport", action="store_true", help="keep the checkpoint's weights")
     parser.add_argument("--cache", type=Path, default=None, help="an imported INCLUDE-50 cache")
+    parser.add_argument(
+        "--threshold", type=float, default=ENSEMBLE_THRESHOLD,
+        help="the unknown threshold the model carries (default: the one chosen for 2-model "
+        "ensembles; the recipe's is a single model's)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.reexport:
         return reexport(args)
@@ -99,6 +112,7 @@ def main() -> int:
 
     train_config = read_checkpoint(members[0])["extra"]["train_config"]
     train_config["data"]["label_file"] = "file_to_label.json"  # no path of this machine
+    train_config["stream"] = {**train_config.get("stream", {}), "threshold": args.threshold}
     ensemble_checkpoints(
         members, pt_path, recipe=args.config, trained_on="INCLUDE-50 train + val (766 videos)",
         train_config=train_config,
@@ -127,25 +141,26 @@ def reexport(args) -> int:
     entries = [e for e in cache.entries() if e.label and e.split in ("train", "val")]
     pt_path, onnx_path = args.out / f"{args.name}.pt", args.out / f"{args.name}.onnx"
     attach_embedding_reference(pt_path, cache_dir)
-    attach_recipe_stream(pt_path, args.config)
+    attach_stream_settings(pt_path, args.config, args.threshold)
     return export_and_check(pt_path, onnx_path, cache, entries)
 
 
-def attach_recipe_stream(pt_path: Path, config: str) -> None:
-    """A checkpoint trained before its recipe carried stream settings (the unknown threshold)
-    gets the recipe's, so that its export carries them."""
+def attach_stream_settings(pt_path: Path, config: str, threshold: float) -> None:
+    """The checkpoint's stream settings (its recipe's, where it has none) with ``threshold``
+    as its unknown threshold, so that its export carries them."""
     from islr.models import ModelSpec, read_checkpoint, save_checkpoint
     from islr.training import load_config
 
     payload = read_checkpoint(pt_path)
     extra = payload.get("extra", {})
     train_config = dict(extra.get("train_config") or {})
-    if "stream" in train_config:
+    stream = dict(train_config.get("stream") or load_config(config).stream)
+    if stream.get("threshold") == threshold:
         return
-    train_config["stream"] = load_config(config).stream
+    train_config["stream"] = {**stream, "threshold": threshold}
     spec = ModelSpec.from_dict(payload, extra)
     save_checkpoint(pt_path, spec, payload["state_dict"], train_config=train_config)
-    print(f"{pt_path}: stream settings of the recipe {config!r}: {train_config['stream']}")
+    print(f"{pt_path}: stream settings {train_config['stream']}")
 
 
 def attach_embedding_reference(pt_path: Path, cache_dir: Path) -> None:
