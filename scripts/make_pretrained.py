@@ -112,11 +112,11 @@ def main() -> int:
 
     train_config = read_checkpoint(members[0])["extra"]["train_config"]
     train_config["data"]["label_file"] = "file_to_label.json"  # no path of this machine
-    train_config["stream"] = {**train_config.get("stream", {}), "threshold": args.threshold}
     ensemble_checkpoints(
         members, pt_path, recipe=args.config, trained_on="INCLUDE-50 train + val (766 videos)",
         train_config=train_config,
     )  # fmt: skip
+    attach_stream_settings(pt_path, args.config, args.threshold)
     attach_embedding_reference(pt_path, cache_dir)
     print(f"trained {args.members} members in {time.perf_counter() - t_all:.0f} s")
     export_and_check(pt_path, onnx_path, cache, entries)

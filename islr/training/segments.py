@@ -39,15 +39,13 @@ def jittered_tags(stream: Stream, rng: np.random.Generator, jitter: tuple[int, i
     return probs
 
 
-def cut_segments(
-    stream: Stream, rng: np.random.Generator, config=None
-) -> list[tuple[str, np.ndarray]]:
+def cut_segments(stream: Stream, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     """``(label, frames)`` of each segment the stream decoder cuts from the stream (jittered
     true tags); a segment is its sign's when that sign covers at least half of it."""
     from islr.inference.segmenter import DEFAULT_DECODER
     from islr.inference.streaming import StreamConfig, TagDecoder
 
-    decoder = TagDecoder(config or replace(StreamConfig(**DEFAULT_DECODER), partial_every=10**9))
+    decoder = TagDecoder(replace(StreamConfig(**DEFAULT_DECODER), partial_every=10**9))
     probs = jittered_tags(stream, rng)
     actions = [
         decoder.push(frame, tags, i / stream.fps)
