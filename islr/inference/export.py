@@ -214,8 +214,9 @@ def onnx_bytes_from_model(
     _set_metadata(proto, meta)
     if reference.known_prototypes is not None:
         _set_property(proto, PROTOTYPES_KEY, json.dumps(encode_array(reference.known_prototypes)))
-    if reference.known_embeddings_dict() is not None:
-        _set_property(proto, KNOWN_EMBEDDINGS_KEY, json.dumps(reference.known_embeddings_dict()))
+    known_embeddings = reference.known_embeddings_dict()
+    if known_embeddings is not None:
+        _set_property(proto, KNOWN_EMBEDDINGS_KEY, json.dumps(known_embeddings))
     proto.producer_name = "islr"
     proto.producer_version = __version__
     onnx.checker.check_model(proto)
