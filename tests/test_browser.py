@@ -135,17 +135,20 @@ def test_webcam_page_detects_signs_and_predicts_offline(browser, base_url, fixtu
 def test_server_fallback_streams_frames_over_websocket(browser, fixture_model):
     """?infer=server: no model in the page; frames go to WS /v1/stream, signs come back."""
     meta = fixture_model.metadata
-    with serve(page_app(fixture_model, stream_threshold=0.0)) as url:
+    with serve(page_app(fixture_model)) as url:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         log = RequestLog()
         log.attach(context)
         page = context.new_page()
-        page.goto(url + "?infer=server")
+        # threshold=0 travels in the stream's start message: the untrained model's signs, which
+        # the served threshold would make "unknown", come back named
+        page.goto(url + "?infer=server&threshold=0")
         wait_for(
             page,
-            "window.islrState?.predictions >= 2 && islrState.transcript.length >= 1",
+            "window.islrState?.predictions >= 2"
+            " && islrState.transcript.some((entry) => entry.type === 'sign')",
             120,
-            "predictions from the server",
+            "signs from the server",
         )
         state = page.evaluate("({...islrState})")
         # the server took the raw frames with their image size (no error events)

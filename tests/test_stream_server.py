@@ -109,7 +109,7 @@ def test_start_message_gives_the_size_once_and_restarts(client):
         ws.send_json({"start": start})
         while (event := ws.receive_json())["type"] == "partial":
             pass
-        assert event == {"type": "started", **start, "aspect_corrected": False}
+        assert event == {"type": "started", **start, "aspect_corrected": False, "threshold": 0.9}
         assert run_stream(ws, frame_messages(raw)) == expected
         # a frame's own size wins over the start message's (here: no correction)
         ws.send_json({"start": {"aspect_corrected": True}})
@@ -117,6 +117,24 @@ def test_start_message_gives_the_size_once_and_restarts(client):
         assert run_stream(ws, frame_messages(raw, image_width=WIDTH, image_height=HEIGHT)) == (
             expected
         )
+
+
+def test_start_sets_the_stream_threshold_until_the_next_start(client):
+    size = {"image_width": WIDTH, "image_height": HEIGHT}
+    messages = frame_messages(raw_stream(), **size)
+    with client.websocket_connect("/v1/stream") as ws:
+        served = run_stream(ws, messages)
+        ws.send_json({"start": {"threshold": 0.0}})
+        assert ws.receive_json()["threshold"] == 0.0
+        lenient = run_stream(ws, messages)
+        ws.send_json({"start": {}})  # a new stream without one: the server's again
+        assert ws.receive_json()["threshold"] == 0.9
+        assert run_stream(ws, messages) == served
+    # the untrained model's one segment (best guess ~0.5): unknown at the server's 0.9, named at 0
+    (unknown,) = [e for e in served if e["type"] == "unknown"]
+    (sign,) = [e for e in lenient if e["type"] == "sign"]
+    assert sign["label"] == unknown["top"][0]["label"] and sign["prob"] == unknown["top"][0]["prob"]
+    assert (sign["start"], sign["end"]) == (unknown["start"], unknown["end"])
 
 
 def test_flush_reports_the_open_segment_and_reset_drops_it(client):
@@ -149,6 +167,8 @@ def test_flush_reports_the_open_segment_and_reset_drops_it(client):
         ({"start": []}, "start must be an object"),
         ({"start": {"layout": "nope"}}, "nope"),
         ({"start": {"layout": 3}}, "layout name"),
+        ({"start": {"threshold": 1.5}}, "threshold must be a number from 0 to 1"),
+        ({"start": {"threshold": "strict"}}, "threshold must be a number from 0 to 1"),
         ({"hello": 1}, "expected"),
     ],
 )

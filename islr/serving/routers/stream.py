@@ -7,6 +7,10 @@ Client -> server, one JSON text message each:
 - ``{"start": {"layout": NAME, "image_width": W, "image_height": H}}`` (optional): a new stream
   (the segmenter is reset) whose frames share this layout and image size. ``"aspect_corrected":
   true`` instead of the size declares frames whose y is already in units of image width.
+  ``"threshold": 0.8`` (optional, 0 to 1) sets this stream's threshold: a segment whose
+  probability is under it is ``unknown``. Higher is stricter: fewer signs outside the
+  vocabulary are named, and more of its own signs come out as ``unknown``. Without it, the
+  server's threshold.
 - ``{"frame": [[x, y, z] or null, ...], "t": seconds, "layout": NAME, "image_width": W,
   "image_height": H}``: one frame as MediaPipe gives it (normalised x, y; z), null for a point
   not detected, in ``layout`` (default: the start message's, else the model's). The server
@@ -25,7 +29,8 @@ Server -> client events (:mod:`islr.inference.streaming`):
 - ``{"type": "unknown", "start", "end", "top"}``: a segment that is not a known sign (best
   probability under the threshold); ``top``: the best guesses;
 - ``{"type": "rest"}``: the signer entered rest (hands down or still);
-- ``{"type": "started", "layout", "image_width", "image_height", "aspect_corrected"}``,
+- ``{"type": "started", "layout", "image_width", "image_height", "aspect_corrected",
+  "threshold"}``,
   ``{"type": "flushed"}``, ``{"type": "reset"}``: answers to those messages;
 - ``{"type": "error", "message"}``: a bad message, which is skipped; after
   ``max_stream_errors`` of them the socket closes (code 1008).
@@ -37,7 +42,7 @@ The segmenter's settings (threshold, times...) are the model's, as served in ``G
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,7 +51,7 @@ from starlette.concurrency import run_in_threadpool
 
 from islr.errors import InputError
 from islr.features.model_input import aspect_correct
-from islr.inference import Engine, StreamSegmenter
+from islr.inference import Engine, StreamConfig, StreamSegmenter
 from islr.landmarks import LayoutError, get_layout
 from islr.serving.inputs import frames_to_array, to_model_frames
 from islr.serving.state import ServerState
@@ -95,7 +100,9 @@ async def stream(ws: WebSocket) -> None:
         if message["type"] == "websocket.disconnect":
             return
         try:
-            events = await _stream_step(engine, segmenter, session, message.get("text"))
+            events = await _stream_step(
+                engine, segmenter, session, message.get("text"), state.stream
+            )
         except InputError as e:
             errors += 1
             await ws.send_json({"type": "error", "message": str(e)})
@@ -108,7 +115,11 @@ async def stream(ws: WebSocket) -> None:
 
 
 async def _stream_step(
-    engine: Engine, segmenter: StreamSegmenter, session: _Session, text: str | None
+    engine: Engine,
+    segmenter: StreamSegmenter,
+    session: _Session,
+    text: str | None,
+    served: StreamConfig,
 ) -> list[dict[str, Any]]:
     """One WebSocket message -> the segmenter's events; InputError for a bad message."""
     if text is None:
@@ -125,7 +136,7 @@ async def _stream_step(
     if message.get("flush"):
         return [*await run_in_threadpool(segmenter.flush), {"type": "flushed"}]
     if "start" in message:
-        return [_start(engine, segmenter, session, message["start"])]
+        return [_start(engine, segmenter, session, message["start"], served)]
     frame = message.get("frame")
     if not isinstance(frame, list) or not frame:
         raise InputError(
@@ -150,7 +161,11 @@ async def _stream_step(
 
 
 def _start(
-    engine: Engine, segmenter: StreamSegmenter, session: _Session, start: Any
+    engine: Engine,
+    segmenter: StreamSegmenter,
+    session: _Session,
+    start: Any,
+    served: StreamConfig,
 ) -> dict[str, Any]:
     if not isinstance(start, dict):
         raise InputError(
@@ -163,7 +178,11 @@ def _start(
         except LayoutError as e:
             raise InputError(str(e)) from None
     size, corrected = _size(start)
+    threshold = start.get("threshold", served.threshold)
+    if not _numbers([threshold]) or not 0 <= threshold <= 1:
+        raise InputError("threshold must be a number from 0 to 1")
     session.layout, session.size, session.aspect_corrected = layout, size, corrected
+    segmenter.config = replace(segmenter.config, threshold=float(threshold))
     segmenter.reset()
     return {
         "type": "started",
@@ -171,6 +190,7 @@ def _start(
         "image_width": size[0] if size else None,
         "image_height": size[1] if size else None,
         "aspect_corrected": corrected,
+        "threshold": segmenter.config.threshold,
     }
 
 

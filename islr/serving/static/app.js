@@ -28,7 +28,7 @@ const params = new URLSearchParams(location.search);
 const options = {
   infer: params.get("infer") || "auto", // auto | browser | server
   mpCpu: params.get("mpcpu") || "auto", // auto | 1 | 0
-  // overrides the served stream threshold in the browser path only (the server has its own)
+  // overrides the served stream threshold (the server path sends it in WS /v1/stream's start)
   threshold: params.has("threshold") ? Number(params.get("threshold")) : null,
   camera: params.get("camera") !== "0",
 };
@@ -364,6 +364,7 @@ class ServerStream {
       ws.onopen = resolve;
       ws.onerror = () => reject(new Error(`cannot open the WebSocket ${url}`));
     });
+    if (options.threshold !== null) ws.send(JSON.stringify({ start: { threshold: options.threshold } }));
     return new ServerStream(ws);
   }
 
