@@ -8,7 +8,7 @@
 2. trains the recipe ``--config`` on ALL 766 videos (train + val: the recipe was chosen by
    cross-validation, so val is not needed to choose anything), once per seed 0..members-1;
 3. joins the members into one ensemble checkpoint (``include50.pt``, their probabilities
-   averaged), stores in it the known signs' mean embeddings on the training videos (for the
+   averaged, weights stored as float16), stores in it the known signs' mean embeddings on the training videos (for the
    near-duplicate check of signs added later) and the ensemble's unknown threshold
    (``--threshold``, default 0.6), and exports it to ONNX with int8 weights
    (``include50.onnx``; outputs "logits" and "embedding");
@@ -116,6 +116,7 @@ def main() -> int:
         members, pt_path, recipe=args.config, trained_on="INCLUDE-50 train + val (766 videos)",
         train_config=train_config,
     )  # fmt: skip
+    store_half_precision(pt_path)
     attach_stream_settings(pt_path, args.config, args.threshold)
     attach_embedding_reference(pt_path, cache_dir)
     print(f"trained {args.members} members in {time.perf_counter() - t_all:.0f} s")
@@ -140,9 +141,28 @@ def reexport(args) -> int:
     cache = LandmarkCache(cache_dir)
     entries = [e for e in cache.entries() if e.label and e.split in ("train", "val")]
     pt_path, onnx_path = args.out / f"{args.name}.pt", args.out / f"{args.name}.onnx"
+    store_half_precision(pt_path)
     attach_embedding_reference(pt_path, cache_dir)
     attach_stream_settings(pt_path, args.config, args.threshold)
     return export_and_check(pt_path, onnx_path, cache, entries)
+
+
+def store_half_precision(pt_path: Path) -> None:
+    """Store the checkpoint's float weights as float16: half the file (the shipped one under
+    5 MB), and the models built from it compute in float32 as before (``load_state_dict``
+    converts). Everything downstream (embeddings, ONNX) is computed from these rounded weights,
+    so the checkpoint and its ONNX file still describe one model."""
+    import torch
+
+    from islr.models import ModelSpec, read_checkpoint, save_checkpoint
+
+    payload = read_checkpoint(pt_path)
+    weights = payload["state_dict"]
+    if all(t.dtype != torch.float32 for t in weights.values()):
+        return
+    half = {k: t.half() if t.dtype == torch.float32 else t for k, t in weights.items()}
+    save_checkpoint(pt_path, ModelSpec.from_dict(payload, payload.get("extra", {})), half)
+    print(f"{pt_path}: weights stored as float16, {pt_path.stat().st_size / 1e6:.2f} MB")
 
 
 def attach_stream_settings(pt_path: Path, config: str, threshold: float) -> None:
