@@ -8,9 +8,9 @@
 2. trains the recipe ``--config`` on ALL 766 videos (train + val: the recipe was chosen by
    cross-validation, so val is not needed to choose anything), once per seed 0..members-1;
 3. joins the members into one ensemble checkpoint (``include50.pt``, their probabilities
-   averaged, weights stored as float16), stores in it the known signs' mean embeddings on the training videos (for the
-   near-duplicate check of signs added later) and the ensemble's unknown threshold
-   (``--threshold``, default 0.6), and exports it to ONNX with int8 weights
+   averaged, weights stored as float16), stores in it the known signs' mean embeddings on the
+   training videos (for the near-duplicate check of signs added later) and the ensemble's
+   unknown threshold (``--threshold``, default 0.6), and exports it to ONNX with int8 weights
    (``include50.onnx``; outputs "logits" and "embedding");
 4. checks the ONNX file against the checkpoint on every video and prints sizes, times and the
    SHA-256 of both files (for the model card);
