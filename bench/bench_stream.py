@@ -193,10 +193,13 @@ def main() -> None:
     sweep = [float(x) for x in args.thresholds.split(",")] if args.thresholds else []
     raw: dict[str, list] = {}  # the learned segmenter's events at threshold 0, for the sweep
 
-    def learned_events(name: str, results: list) -> list:
-        if not sweep:
+    def events(seg_name: str, streams: list[Stream], key: str) -> list:
+        """Each stream's events; the learned segmenter's, when sweeping, kept at threshold 0
+        under ``key`` and returned at the run's threshold."""
+        results = [run_stream(segmenters[seg_name], s) for s in streams]
+        if seg_name != "learned" or not sweep:
             return results
-        raw[name] = results
+        raw[key] = results
         return at_threshold(results, learned.threshold)
 
     configs = {
@@ -261,11 +264,8 @@ def main() -> None:
         ]
         streams_of[name] = streams
         report["conditions"][name] = {}
-        for seg_name, segmenter in segmenters.items():
-            results = [run_stream(segmenter, s) for s in streams]
-            if seg_name == "learned":
-                results = learned_events(name, results)
-            r = score(streams, results)
+        for seg_name in segmenters:
+            r = score(streams, events(seg_name, streams, name))
             report["conditions"][name][seg_name] = r
             med = f"{r['delay_median']:.2f}s" if r["delay_median"] is not None else "-"
             p95 = f"{r['delay_p95']:.2f}s" if r["delay_p95"] is not None else "-"
@@ -288,11 +288,8 @@ def main() -> None:
         ]
         report["unknown"] = {}
         mixed_streams = streams
-        for seg_name, segmenter in segmenters.items():
-            results = [run_stream(segmenter, s) for s in streams]
-            if seg_name == "learned":
-                results = learned_events("unknown", results)
-            r = rejection(streams, results, held_out)
+        for seg_name in segmenters:
+            r = rejection(streams, events(seg_name, streams, "unknown"), held_out)
             report["unknown"][seg_name] = r
             print(
                 f"unknown rejection, {seg_name}: {r['held_out_rejected']:.1%} of "
@@ -301,12 +298,12 @@ def main() -> None:
             )
     if sweep:
         report["thresholds"] = {}
-        names_ = [n for n in raw if n != "unknown"]
-        print(f"learned segmenter by threshold: SER {' / '.join(names_)}"
+        swept = [n for n in raw if n != "unknown"]
+        print(f"learned segmenter by threshold: SER {' / '.join(swept)}"
               + ("; held-out rejected, known accepted" if "unknown" in raw else ""))  # fmt: skip
         for threshold in sweep:
-            row = {n: score(streams_of[n], at_threshold(raw[n], threshold)) for n in names_}
-            line = " / ".join(f"{row[n]['ser']:.1%}" for n in names_)
+            row = {n: score(streams_of[n], at_threshold(raw[n], threshold)) for n in swept}
+            line = " / ".join(f"{row[n]['ser']:.1%}" for n in swept)
             if "unknown" in raw:
                 row["unknown"] = rejection(
                     mixed_streams, at_threshold(raw["unknown"], threshold), held_out
