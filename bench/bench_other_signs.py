@@ -6,8 +6,7 @@ The files default to the real signing in ``../shared/data/videos`` (ASL and unkn
 none is an INCLUDE sign): its videos, and its ``.pose`` files (MediaPipe output) that are not of
 one of those videos. Each is read as ``islr predict`` reads it (MediaPipe Holistic
 for a video), classified whole, then played ``--loops`` times back to back through the model's
-stream segmenter at its own threshold, as the page does with a video file in a loop (the issue's
-"FOOTBALL.mp4 in a loop writes t-shirt"). Prints per file the whole clip's best guess and the
+stream segmenter at its own threshold, as the page does with a video file in a loop. Prints per file the whole clip's best guess and the
 stream's events, then how many stream segments were named and how many were ``unknown``.
 """
 
@@ -48,8 +47,10 @@ def main() -> int:
     from dataclasses import replace
 
     from islr.cli.deploy import load_input
-    from islr.features.model_input import aspect_corrected, to_layout
+    from islr.errors import InputError, VideoError
+    from islr.features import prepare_model_input
     from islr.inference import Engine, StreamSegmenter
+    from islr.landmarks import LandmarkFileError
 
     engine = Engine.load(args.model, threads=1)
     config = engine.stream
@@ -63,8 +64,12 @@ def main() -> int:
           f"threshold {config.threshold}, {args.loops} loops per file")  # fmt: skip
     named = unknown = 0
     for path in files:
-        seq = load_input(path, "holistic136")
-        frames = to_layout(aspect_corrected(seq), seq.layout, engine.model_layout, engine.n_coords)
+        try:
+            seq = load_input(path, "holistic136")
+        except (InputError, VideoError, LandmarkFileError) as e:
+            print(f"\n{path.name}: skipped: {e}")
+            continue
+        frames = prepare_model_input(seq, engine.model_layout, None, engine.n_coords)
         probs = engine.predict_batch([frames])[0]
         best = int(probs.argmax())
         print(f"\n{path.name}: {len(frames)} frames at {seq.fps:.1f} fps; whole clip: "
