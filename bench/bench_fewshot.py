@@ -14,18 +14,18 @@ For each choice i of the 10 held-out signs (``sorted(rng(i).choice(sorted(labels
    draws of the examples per k), as ``islr enroll`` does: each example one prototype, plus
    ``TAKE_AUGMENTATIONS`` augmented copies of it, and a vocabulary head refitted on those and on
    the known signs' training embeddings as the model stores them
-   (:func:`islr.inference.refit.fit_head`); then scores official val in the full 50-way setting
-   (:func:`islr.inference.vocabulary.vocabulary_log_scores`): top-1 on the val videos of the
+   (:func:`islr.vocabulary.fit_head`); then scores official val in the full 50-way setting
+   (:func:`islr.vocabulary.vocabulary_log_scores`): top-1 on the val videos of the
    added signs, on those of the 40 known signs, and the known signs' top-1 by the classifier
    alone (40-way: nothing added), whose difference is what adding signs costs them. Scored for
    every offset of the added signs' logits (``HEAD_OFFSETS``), and for comparison for the older
    nearest-take rule (``a * max cosine + b``) at every calibration ``(a, b)`` of a grid and at
-   the one fitted by simulated enrolment (:func:`~islr.inference.vocabulary.fit_calibration`);
+   the one fitted by simulated enrolment (:func:`~islr.vocabulary.fit_calibration`);
 3. reports each choice with the offset (calibration) chosen on the OTHER choices (so no choice
    is scored with a setting fitted on its own val videos): the one that adds signs best while
    the known signs lose at most 1 point of top-1 (the issue's bound), for each k (the head) or
    averaged over k (the nearest take); and the
-   setting chosen on all of them (for the head: per k, ``islr.inference.refit.ADDED_OFFSETS``).
+   setting chosen on all of them (for the head: per k, ``islr.vocabulary.ADDED_OFFSETS``).
 
 Prints mean ± sd over the choices (each choice: the mean over its draws) as Markdown tables and
 writes everything to ``--work/fewshot.json``.
@@ -153,7 +153,7 @@ HEAD_OFFSETS = tuple(round(-2 + 0.25 * i, 2) for i in range(13))  # -2 .. 1
 
 def calibration_grid() -> list:
     """Candidate ``(a, b)``: scales x cosines at which an added sign's score reaches 0."""
-    from islr.inference.vocabulary import Calibration
+    from islr.modelfile import Calibration
 
     return [Calibration(a, round(-a * t, 4)) for a in CALIBRATION_SCALES
             for t in CALIBRATION_THRESHOLDS]  # fmt: skip
@@ -187,9 +187,8 @@ def score_choice(
         labelled_entries,
         reference_from_samples,
     )
-    from islr.inference.refit import fit_head
-    from islr.inference.vocabulary import Vocabulary, check_new_sign, fit_calibration
     from islr.landmarks import LandmarkCache
+    from islr.vocabulary import Vocabulary, check_new_sign, fit_calibration, fit_head
 
     engine = Engine.load(checkpoint, threads=threads, vocabulary=False)
     known = engine.known_labels
@@ -264,7 +263,7 @@ def score_choice(
 
 
 def _scores(samples, vocab, known, calibration) -> np.ndarray:
-    from islr.inference.vocabulary import vocabulary_log_scores
+    from islr.vocabulary import vocabulary_log_scores
 
     return vocabulary_log_scores(samples.logits, samples.embeddings, vocab, known, calibration)
 

@@ -141,7 +141,8 @@ def main() -> None:
 
     import torch
 
-    from islr.inference import Engine, export_onnx
+    from islr.export import export_onnx
+    from islr.inference import Engine
     from islr.landmarks import LandmarkSequence, get_layout
 
     results: dict[str, dict] = {}

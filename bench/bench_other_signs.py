@@ -46,11 +46,12 @@ def main() -> int:
 
     from dataclasses import replace
 
-    from islr.cli.deploy import load_input
+    from islr.datasets.inputs import load_input
     from islr.errors import InputError, VideoError
     from islr.features import prepare_model_input
-    from islr.inference import Engine, StreamSegmenter
+    from islr.inference import Engine
     from islr.landmarks import LandmarkFileError
+    from islr.streaming import StreamSegmenter
 
     engine = Engine.load(args.model, threads=1)
     config = engine.stream

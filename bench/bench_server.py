@@ -39,7 +39,7 @@ def _default_model(root: Path) -> Path:
     """The shipped default recipe's model (islr/configs/default.yaml), freshly initialised, as ONNX."""
     from bench_inference import _make_run  # bench/ is on sys.path when run as a script
 
-    from islr.inference import export_onnx
+    from islr.export import export_onnx
 
     return export_onnx(_make_run("default", root), root / "model.onnx").path
 

@@ -1,6 +1,6 @@
 """Continuous signing: how well the streaming segmenter + classifier transcribe several signs in a
 row, learned segmenter vs the heuristic, on streams of a cache split's clips played one after
-another (:mod:`islr.features.streams`, no speed change, no augmentation: each clip keeps its
+another (:mod:`islr.datasets.streams`, no speed change, no augmentation: each clip keeps its
 natural start and end).
 
 Conditions: ``back-to-back`` (clips follow each other directly), ``0.5s-gaps`` (0.5 s with no
@@ -14,7 +14,7 @@ spatial augmentations: another body and camera). Per condition and segmenter:
 - exact: streams transcribed exactly;
 - emitted/true: ``sign`` + ``unknown`` events per true sign (< 1: neighbours merged; > 1: split);
 - delay: for each correctly transcribed sign (aligned by the Levenshtein path), the stream time
-  of its event minus the end of the sign (the clip's raised-wrist span: islr.features.streams),
+  of its event minus the end of the sign (the clip's raised-wrist span: islr.datasets.streams),
   median and 95th percentile, in seconds.
 
 With ``--held-out FILE`` (a JSON list of labels the model was not trained on), streams that mix
@@ -47,11 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from islr.datasets.include import label_key  # noqa: E402
+from islr.datasets.streams import Stream, StreamRecipe, build_stream  # noqa: E402
 from islr.evaluation.streams import align  # noqa: E402
-from islr.features.streams import Stream, StreamRecipe, build_stream  # noqa: E402
-from islr.inference import Engine, StreamSegmenter  # noqa: E402
+from islr.inference import Engine  # noqa: E402
 from islr.inference.segmenter import SegmenterModel, merged_stream  # noqa: E402
 from islr.landmarks import LandmarkCache  # noqa: E402
+from islr.streaming import StreamSegmenter  # noqa: E402
 from islr.training.segmenter import load_clips  # noqa: E402
 
 CONDITIONS = {"back-to-back": "none", "0.5s-gaps": "no_hands", "movement": "movement"}

@@ -203,7 +203,8 @@ def attach_embedding_reference(pt_path: Path, cache_dir: Path) -> None:
 def export_and_check(pt_path: Path, onnx_path: Path, cache, entries) -> int:
     import numpy as np
 
-    from islr.inference import Engine, export_onnx
+    from islr.export import export_onnx
+    from islr.inference import Engine
 
     export = export_onnx(pt_path, onnx_path, int8=True)
     seqs = cache.load_many(entries)
@@ -222,7 +223,7 @@ def build_segmenter(cache_dir: Path, work: Path, stem: Path) -> int:
     import shutil
 
     from islr.configs import SEGMENTER_CONFIG
-    from islr.inference.segmenter import SUFFIX
+    from islr.modelfile import SEGMENTER_SUFFIX as SUFFIX
     from islr.training.segmenter import load_segmenter_config, train_segmenter
 
     cfg = load_segmenter_config(SEGMENTER_CONFIG, ["splits=train,val"])

@@ -94,8 +94,8 @@ def export_fixture_model(out_dir: Path, seq_len: int = 32, n_classes: int = 6) -
 
     torch = need_torch()
 
+    from islr.export import export_onnx
     from islr.features.config import FeatureConfig
-    from islr.inference.export import export_onnx
     from islr.models import ModelConfig, ModelSpec, save_checkpoint
 
     spec = ModelSpec(

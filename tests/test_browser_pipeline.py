@@ -178,8 +178,8 @@ def test_segmenter_reports_one_final_per_sign(tmp_path: Path) -> None:
 
 
 def _python_segmenter_actions() -> list[dict]:
-    """The script of the test above through islr.inference.streaming, as the JS reports it."""
-    from islr.inference.streaming import FrameSummarizer, SegmentTracker, StreamConfig
+    """The script of the test above through islr.streaming, as the JS reports it."""
+    from islr.streaming import FrameSummarizer, SegmentTracker, StreamConfig
 
     layout = get_layout("hands_pose75")
 
@@ -205,15 +205,14 @@ def _python_segmenter_actions() -> list[dict]:
         action = tracker.push(f, summarize(f), i / 30)
         if action is None:
             continue
-        kind, payload = action
-        if kind == "final":
-            frames, start, end = payload
-            actions.append({"kind": kind, "n": len(frames), "start": start, "end": end})
+        if action.kind == "final":
+            n, start, end = len(action.frames), action.start, action.end
+            actions.append({"kind": action.kind, "n": n, "start": start, "end": end})
         else:
-            actions.append({"kind": kind, "n": len(payload) if payload else 0})
+            actions.append({"kind": action.kind, "n": len(action.frames)})
     last = tracker.flush()
     if last is not None:
-        actions.append({"kind": last[0]})
+        actions.append({"kind": last.kind})
     return actions
 
 
@@ -249,7 +248,7 @@ def recorded_stream() -> tuple[list[np.ndarray], list[float]]:
 
 def python_events(frames, times, config, classify) -> tuple[list[dict], list[dict]]:
     """The Python segmenter's events, and every classifier call it made (frames, probabilities)."""
-    from islr.inference import StreamSegmenter
+    from islr.streaming import StreamSegmenter
 
     calls: list[dict] = []
 
@@ -288,7 +287,7 @@ REPLAY_JS = """let k = 0;
 
 
 def test_js_and_python_segment_a_recorded_stream_into_the_same_events(tmp_path: Path) -> None:
-    """pipeline.js's StreamSegmenter + streamEvent and islr.inference.streaming, the same stream,
+    """pipeline.js's StreamSegmenter + streamEvent and islr.streaming, the same stream,
     settings and classifier outputs (a real model's, recorded in Python): the same events."""
     from islr.inference import Engine
     from tests.test_inference_support import tiny_run
@@ -375,11 +374,12 @@ SHIPPED_SEGMENTER = REPO / "islr" / "pretrained" / "include50.segmenter.onnx"
 
 def test_js_and_python_learned_segmenters_give_the_same_events(tmp_path: Path) -> None:
     """The learned segmenter (the shipped include50.segmenter.onnx) in onnxruntime-web under
-    pipeline.js's LearnedSegmenter, and in ONNX Runtime under islr.inference.streaming, on the
+    pipeline.js's LearnedSegmenter, and in ONNX Runtime under islr.streaming, on the
     same recorded stream, with the same settings and classifier outputs: the same events
     (labels, order, the frame each came at, start/end within one frame)."""
-    from islr.inference import Engine, StreamSegmenter
+    from islr.inference import Engine
     from islr.inference.segmenter import SegmenterModel, merged_stream
+    from islr.streaming import StreamSegmenter
     from tests.test_inference_support import tiny_run
 
     engine = Engine.load(tiny_run(tmp_path / "run", labels=tuple(LABELS)))
@@ -458,7 +458,7 @@ def test_js_and_python_learned_segmenters_give_the_same_events(tmp_path: Path) -
 
 def test_sign_confidence_matches_python(tmp_path: Path) -> None:
     """The unknown-sign test's score, in JS and Python, with and without added signs."""
-    from islr.inference.streaming import sign_confidence
+    from islr.streaming import sign_confidence
 
     cases = [
         ([0.7, 0.2, 0.1], 3),  # no added signs: the best probability

@@ -36,7 +36,8 @@ def test_checkpoint_on_a_custom_layout_loads_in_a_fresh_process(tmp_path):
     fresh_side = textwrap.dedent(f"""
         import json, sys
         import numpy as np
-        from islr.inference import Engine, export_onnx
+        from islr.export import export_onnx
+        from islr.inference import Engine
         from islr.landmarks import layout_names
         assert "my_hands_shoulders" not in layout_names()
         x = np.random.default_rng(0).random((2, 8, 48, 2), dtype=np.float32)

@@ -46,7 +46,7 @@ def test_train_help_lists_the_shipped_configs():
 
 def test_a_recipe_brings_its_stream_settings_to_the_export() -> None:
     """The default recipe carries its calibrated unknown-sign threshold into its models."""
-    from islr.inference.export import recipe_stream
+    from islr.modelfile import recipe_stream
 
     cfg = load_config(None)
     assert 0.5 <= cfg.stream["threshold"] < 1.0

@@ -8,7 +8,8 @@ pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
 onnx = pytest.importorskip("onnx", reason="needs onnx, the [train] extra")
 
 from islr.errors import ModelError  # noqa: E402
-from islr.inference import Engine, export_onnx  # noqa: E402
+from islr.export import export_onnx  # noqa: E402
+from islr.inference import Engine  # noqa: E402
 from islr.models import ensemble_checkpoints, load_classifier  # noqa: E402
 from tests.test_inference_support import tiny_run  # noqa: E402
 

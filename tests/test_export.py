@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 from islr.cli import build_app
 from islr.errors import ModelError
-from islr.inference import Engine, export_onnx, read_onnx_metadata
+from islr.export import export_onnx
+from islr.inference import Engine
+from islr.modelfile import read_onnx_metadata
 from islr.models import model_names
 from tests.conftest import shared_data
 from tests.test_inference_support import PLAIN_TRAINING, model_overrides, tiny_run
@@ -63,7 +65,7 @@ def test_onnx_embedding_output_matches_pytorch(name, tmp_path):
 def test_calibration_and_known_prototypes_travel_into_the_onnx_file(tmp_path):
     import torch
 
-    from islr.inference.vocabulary import Calibration, EmbeddingReference
+    from islr.modelfile import Calibration, EmbeddingReference
 
     run = tiny_run(tmp_path / "run")
     payload = torch.load(run / "best.pt", weights_only=False)

@@ -12,9 +12,11 @@ from typer.testing import CliRunner
 
 from islr.cli import build_app
 from islr.errors import InputError, ModelError
+from islr.export import export_onnx
 from islr.features import prepare_model_input
-from islr.inference import Engine, export_onnx, top_labels
+from islr.inference import Engine
 from islr.landmarks import LandmarkSequence, get_layout, save_sequence
+from islr.streaming import top_labels
 from tests.conftest import shared_data
 from tests.test_inference_support import synthetic_run, synthetic_sign, tiny_run
 

@@ -114,7 +114,8 @@ def synthetic_run() -> Path:
 def synthetic_onnx() -> Path:
     """``synthetic_run()`` exported to ONNX with its embedding reference (calibration, known
     prototypes) fitted on its training cache: a model that new signs can be added to."""
-    from islr.inference import Engine, export_onnx
+    from islr.export import export_onnx
+    from islr.inference import Engine
     from islr.inference.enroll import embed_entries, labelled_entries, reference_from_samples
 
     run = synthetic_run()

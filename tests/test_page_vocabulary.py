@@ -1,7 +1,7 @@
 """The page's scoring of added signs and its take cutting (islr/serving/static/pipeline.js), in Node.
 
 Fast (no browser): pipeline.js's ``scoreWithVocabulary`` against the server's
-:func:`islr.inference.vocabulary.vocabulary_log_scores` on the same numbers (single-model logits,
+:func:`islr.vocabulary.vocabulary_log_scores` on the same numbers (single-model logits,
 an ensemble's log-probabilities, added signs with several prototypes, a known sign with added
 examples, none added), and ``cutTake`` on recorded times. Skips when Node is missing (fails
 under CI=true).
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from test_browser_pipeline import run_js
 
-from islr.inference.vocabulary import (
+from islr.modelfile import Calibration
+from islr.vocabulary import (
     AddedSign,
-    Calibration,
     Vocabulary,
     log_softmax,
     vocabulary_log_scores,
@@ -50,8 +50,8 @@ def served(vocab: Vocabulary, calibration: Calibration, known: list[str]) -> dic
 
 def with_fitted_head(vocab: Vocabulary, rng: np.random.Generator) -> Vocabulary:
     """``vocab`` with a head refitted on made-up training embeddings of the known signs."""
-    from islr.inference.refit import fit_head
-    from islr.inference.vocabulary import EmbeddingReference
+    from islr.modelfile import EmbeddingReference
+    from islr.vocabulary import fit_head
 
     centres = unit_rows(rng, len(KNOWN))
     samples = np.repeat(centres, 8, axis=0) + rng.normal(scale=0.3, size=(8 * len(KNOWN), DIM))

@@ -1,17 +1,20 @@
-"""The vocabulary's refitted head (islr.inference.refit): what it is fitted on, when it is out of
+"""The vocabulary's refitted head (islr.vocabulary.fit): what it is fitted on, when it is out of
 date, how it scores, and how the known signs' embeddings travel in a model."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from islr.inference.refit import fit_head, known_embeddings_for_refit
-from islr.inference.vocabulary import (
+from islr.modelfile import (
     EmbeddingReference,
-    Vocabulary,
     decode_int8_rows,
     encode_int8_rows,
     known_embeddings_from_dict,
+)
+from islr.vocabulary import (
+    Vocabulary,
+    fit_head,
+    known_embeddings_for_refit,
     vocabulary_log_scores,
 )
 
@@ -121,7 +124,7 @@ def test_a_signers_own_version_of_a_known_sign_wins_once_added():
 
 
 def test_an_added_signs_offset_follows_its_number_of_examples():
-    from islr.inference.refit import ADDED_OFFSETS, added_offset
+    from islr.vocabulary import ADDED_OFFSETS, added_offset
 
     table = {1: 0.5, 3: -0.5, 5: -1.0}
     assert [added_offset(n, table) for n in (1, 2, 3, 4, 5, 9)] == [0.5, 0.0, -0.5, -0.75, -1, -1]

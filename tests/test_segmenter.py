@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from islr.datasets.synthetic import generate_sign, make_signer, make_vocabulary
-from islr.evaluation.streams import align, segment_transcript, sign_error_rate
-from islr.features.model_input import prepare_model_input
-from islr.features.streams import (
+from islr.datasets.streams import (
     GAP_KINDS,
     TAG_B,
     TAG_I,
@@ -18,14 +15,17 @@ from islr.features.streams import (
     random_streams,
     sign_span,
 )
-from islr.inference.streaming import (
+from islr.datasets.synthetic import generate_sign, make_signer, make_vocabulary
+from islr.evaluation.streams import align, segment_transcript, sign_error_rate
+from islr.features.model_input import prepare_model_input
+from islr.landmarks import get_layout
+from islr.streaming import (
     FrameSummarizer,
     LearnedTracker,
     SegmentTracker,
     StreamConfig,
     TagDecoder,
 )
-from islr.landmarks import get_layout
 from tests.conftest import need_torch
 
 LAYOUT = "holistic136"
@@ -87,14 +87,14 @@ def _decode(tags: str, config: StreamConfig) -> list[tuple[str, float, float] | 
     out = []
     for i, p in enumerate(_probs(tags)):
         action = decoder.push(np.full((2, 2), i, np.float32), p, i / 10)
-        if action and action[0] == "final":
-            frames, start, end = action[1]
-            out.append(("final", start, end, float(frames[0][0, 0]), float(frames[-1][0, 0])))
+        if action and action.kind == "final":
+            first, last = float(action.frames[0][0, 0]), float(action.frames[-1][0, 0])
+            out.append(("final", action.start, action.end, first, last))
         elif action:
-            out.append(action[0])
+            out.append(action.kind)
     action = decoder.flush()
-    if action and action[0] == "final":
-        out.append(("final-flush", action[1][1], action[1][2]))
+    if action and action.kind == "final":
+        out.append(("final-flush", action.start, action.end))
     return out
 
 
@@ -128,7 +128,7 @@ def test_learned_tracker_tags_the_frame_lookahead_back():
         tracker.push(np.full((2, 2), i, np.float32), None, i / 10)
     assert seen == [2.0, 3.0, 4.0, 5.0]  # no tag before the lookahead is there
     action = tracker.flush()
-    assert action[0] == "final" and action[1][1:] == (0.0, 0.3)  # frames 0..3 were decoded
+    assert (action.kind, action.start, action.end) == ("final", 0.0, 0.3)  # frames 0..3 decoded
 
 
 def test_tagging_a_window_equals_tagging_the_whole_stream(clips):
@@ -160,7 +160,7 @@ def _segments(tracker, layout: str, stream) -> list[tuple[float, float]]:
     actions = [
         tracker.push(f, summarize(f), i / stream.fps) for i, f in enumerate(stream.frames)
     ] + [tracker.flush()]
-    return [a[1][1:] for a in actions if a and a[0] == "final"]
+    return [(a.start, a.end) for a in actions if a and a.kind == "final"]
 
 
 @pytest.mark.slow

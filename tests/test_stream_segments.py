@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")  # islr.training imports it
-from islr.features.streams import StreamRecipe, build_stream
+from islr.datasets.streams import StreamRecipe, build_stream
 from islr.training.segments import cut_segments, stream_segment_pool, swap_in_segments
 from tests.test_segmenter import LAYOUT, synthetic_clips
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from islr.export import export_onnx
 from islr.features.model_input import aspect_correct
-from islr.inference import Engine, StreamConfig, export_onnx, read_onnx_metadata
-from islr.inference.export import _set_metadata
+from islr.inference import Engine, StreamConfig
 from islr.landmarks import get_layout
+from islr.modelfile import read_onnx_metadata, set_metadata
 from islr.serving.app import ServeConfig, create_app
 from tests.test_inference_support import tiny_run
 
@@ -211,7 +212,7 @@ def test_the_models_settings_drive_the_socket_and_a_server_override_wins(onnx_mo
     proto = onnx.load(str(onnx_model))
     meta = read_onnx_metadata(onnx_model)
     settings = {**meta["stream"], "threshold": 0.0, "top_k": 2, "a_later_setting": 1}
-    _set_metadata(proto, {**meta, "stream": settings})
+    set_metadata(proto, {**meta, "stream": settings})
     custom = tmp_path / "custom.onnx"
     onnx.save(proto, str(custom))
     raw = frame_messages(raw_stream(), image_width=WIDTH, image_height=HEIGHT)
@@ -256,9 +257,9 @@ def test_a_segmenter_beside_the_model_is_served_and_segments_the_socket(onnx_mod
     islr.inference.StreamSegmenter with that segmenter, in order."""
     import shutil
 
-    from islr.inference import StreamSegmenter
     from islr.inference.segmenter import SegmenterModel
     from islr.pretrained import PRETRAINED_DIR
+    from islr.streaming import StreamSegmenter
 
     shipped = PRETRAINED_DIR / "include50.segmenter.onnx"  # hands_pose75, as the tiny model
     model = tmp_path / "model.onnx"

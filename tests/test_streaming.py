@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from islr.inference import SegmentTracker, StreamConfig, StreamSegmenter
 from islr.landmarks import get_layout
+from islr.streaming import SegmentTracker, StreamConfig, StreamSegmenter, TrackerAction
 from tests.test_inference_support import synthetic_labels, synthetic_run, synthetic_sign
 
 LAYOUT = "hands_pose75"
@@ -115,8 +115,8 @@ def test_tracker_short_blip_is_noise():
     frames = [_frame(None)] * 10 + _moving(4) + [_frame(None)] * 30
     for i, frame in enumerate(frames):
         actions.append(tracker.push(frame, summary(frame), i / 30))
-    assert [a for a in actions if a and a[0] in ("final", "partial")] == []
-    assert [a for a in actions if a] == [("rest", None)]  # one rest, not one per closing step
+    assert [a for a in actions if a and a.kind in ("final", "partial")] == []
+    assert [a for a in actions if a] == [TrackerAction("rest")]  # one rest, not one per closing
 
 
 def test_config_is_validated_and_round_trips_as_json():
@@ -164,7 +164,7 @@ def test_three_synthetic_signs_in_a_stream_give_exactly_those_three():
 
 
 def test_sign_confidence_is_relative_to_the_known_signs_mass() -> None:
-    from islr.inference.streaming import sign_confidence
+    from islr.streaming import sign_confidence
 
     assert sign_confidence(np.array([0.7, 0.2, 0.1]), 3) == pytest.approx(0.7)
     # an added sign (index 3) with half the mass: the known signs hold 0.5 -> 0.5 / 0.5 = 1
@@ -178,9 +178,9 @@ def test_unknown_event_when_the_model_is_not_sure_of_any_sign() -> None:
     layout = get_layout("holistic136")
     flat = np.full(4, 0.25)
     seg = StreamSegmenter(layout, list("abcd"), lambda frames: flat, StreamConfig(threshold=0.6))
-    events = seg._events(("final", ([np.zeros((layout.n_points, 3))] * 10, 0.0, 1.0)))
+    events = seg._events(TrackerAction("final", [np.zeros((layout.n_points, 3))] * 10, 0.0, 1.0))
     assert [e["type"] for e in events] == ["unknown"]
     sure = np.array([0.9, 0.05, 0.03, 0.02])
     seg = StreamSegmenter(layout, list("abcd"), lambda frames: sure, StreamConfig(threshold=0.6))
-    events = seg._events(("final", ([np.zeros((layout.n_points, 3))] * 10, 0.0, 1.0)))
+    events = seg._events(TrackerAction("final", [np.zeros((layout.n_points, 3))] * 10, 0.0, 1.0))
     assert [(e["type"], e.get("label")) for e in events] == [("sign", "a")]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from islr.errors import InputError, VocabularyError
-from islr.inference.vocabulary import (
-    Calibration,
+from islr.modelfile import Calibration
+from islr.vocabulary import (
     Vocabulary,
     check_new_sign,
     fit_calibration,

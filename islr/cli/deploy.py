@@ -17,40 +17,6 @@ MODEL_HELP = (
 )
 
 
-def load_input(path: Path, layout: str):
-    """A video (extracted with MediaPipe Holistic), a cached ``.npz``, a ``.pose`` file or an
-    INCLUDE keypoint ``.json`` -> LandmarkSequence."""
-    from islr.errors import InputError, VideoError
-    from islr.extract import is_video_file
-    from islr.landmarks import LandmarkFileError, load_sequence
-
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if is_video_file(path):
-        from islr.extract import extract_video
-        from islr.extract.holistic import require_video
-
-        require_video("islr predict on a video")
-
-        return extract_video(path, layout=layout)
-    if suffix == ".npz":
-        return load_sequence(path)
-    if suffix in (".pose", ".json"):
-        from islr.datasets.importers import ImportFileError, read_include_json, read_pose_file
-
-        try:
-            if suffix == ".pose":
-                return read_pose_file(path, layout=layout)
-            return read_include_json(path)[0]
-        except ImportFileError as e:
-            raise LandmarkFileError(f"{path}: {e}") from None
-    raise VideoError(
-        f"{path}: unknown input type {suffix or '(no extension)'}; give a video, a landmark "
-        ".npz from a cache, a .pose file or an INCLUDE keypoint .json"
-    )
-
-
 def predict(
     model: Path = typer.Argument(..., help=MODEL_HELP),
     inputs: list[Path] = typer.Argument(
@@ -61,6 +27,7 @@ def predict(
     threads: int = typer.Option(0, "--threads", help="Classifier threads (0 = default)."),
 ) -> None:
     """Predict the sign of each input. A bad input is reported and skipped (exit code 1)."""
+    from islr.datasets.inputs import load_input
     from islr.inference import Engine
 
     with user_errors():
@@ -124,7 +91,7 @@ def export(
     """Export a checkpoint to ONNX (opset 17, dynamic batch, input pipeline in the metadata;
     outputs "logits" and the sign embedding "embedding")."""
     from islr.errors import require
-    from islr.inference import export_onnx
+    from islr.export import export_onnx
     from islr.pretrained import resolve_model
 
     require("torch", "islr export")

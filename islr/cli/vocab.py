@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from islr.cli.common import console, fail, out, user_errors
-from islr.cli.deploy import MODEL_HELP, load_input
+from islr.cli.deploy import MODEL_HELP
 
 
 def enroll(
@@ -46,6 +46,7 @@ def enroll(
     unless --force."""
     import numpy as np
 
+    from islr.datasets.inputs import load_input
     from islr.errors import InputError
     from islr.inference import Engine
     from islr.inference.enroll import (
@@ -128,7 +129,7 @@ def _engine(model: Path):
 
 
 def _save(engine, vocab) -> None:
-    from islr.inference.vocabulary import save_vocabulary
+    from islr.vocabulary import save_vocabulary
 
     save_vocabulary(engine.vocabulary_file, engine.with_current_head(vocab))
 
@@ -213,7 +214,7 @@ def vocab_export(
     from dataclasses import replace
 
     from islr.errors import VocabularyError
-    from islr.inference.vocabulary import save_vocabulary
+    from islr.vocabulary import save_vocabulary
 
     with user_errors():
         engine = _engine(model)
@@ -234,7 +235,7 @@ def vocab_import(
     file: Path = typer.Argument(..., help="A vocabulary file written by islr vocab export."),
 ) -> None:
     """Add the signs of a vocabulary file (made with the same model) to the model's."""
-    from islr.inference.vocabulary import load_vocabulary
+    from islr.vocabulary import load_vocabulary
 
     with user_errors():
         engine = _engine(model)

@@ -3,8 +3,9 @@
 Worker processes (``spawn`` context: a forked child hangs once the parent has built a MediaPipe
 graph) each extract one video at a time and send back the serialised sequence; the parent is the
 cache's single writer. Where the workers run is a :class:`JobExecutor`: this machine's processes
-(:class:`LocalExecutor`) or Ray tasks on a cluster (:mod:`islr.extract.ray_executor`); the rest
-(what to skip, what to write, what failed) is the same code for both. A video is skipped when the cache already holds it from the same source
+(:class:`LocalExecutor`) or Ray tasks on a cluster (:class:`RayExecutor`), both in
+:mod:`islr.extract.executors`; the rest (what to skip, what to write, what failed) is the same
+code for both. A video is skipped when the cache already holds it from the same source
 file (same relative path, size and mtime) with the same settings, so a rerun after a crash or a
 Ctrl-C finishes the rest. A bad video is recorded in ``failures.csv`` and the batch goes on.
 """
@@ -12,25 +13,23 @@ Ctrl-C finishes the rest. A bad video is recorded in ``failures.csv`` and the ba
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from islr.errors import VideoError
+from islr.extract.executors import (
+    ExtractJob,
+    JobExecutor,
+    JobResult,
+    LocalExecutor,
+    RayExecutor,
+)
 from islr.extract.holistic import ExtractOptions, require_video
 from islr.extract.paths import VIDEO_EXTENSIONS, VideoFile, find_videos, label_from_path
 from islr.landmarks import LandmarkCache, ManifestEntry
-
-# A job whose worker died (MediaPipe or OpenCV aborting) this many times is recorded as failed.
-MAX_CRASHES_PER_VIDEO = 2
-WORKER_CRASHED = "the worker process crashed on this video"
 
 
 @dataclass
@@ -88,80 +87,11 @@ class ExtractInterrupted(KeyboardInterrupt):
         self.summary = summary
 
 
-@dataclass(frozen=True)
-class _Job:
-    path: str
-    rel_path: str
-    sample_id: str
-    options: ExtractOptions
-    source_size: int  # taken before extraction, so a file changed meanwhile is redone next run
-    source_mtime: float
-
-
-@dataclass
-class _Result:
-    job: _Job
-    payload: bytes = b""
-    n_frames: int = 0
-    extra: dict = field(default_factory=dict)
-    error: str = ""
-    peak_rss_mb: float = 0.0
-
-
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
-
-
-def _init_worker() -> None:
-    # Ctrl-C is the parent's to handle: it stops the workers itself, without tracebacks.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from islr.extract.holistic import quiet_native_stderr
-
-    with quiet_native_stderr():
-        import mediapipe  # noqa: F401  (load it once per worker, while other work goes on)
-
-
-def _peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def _run_job(job: _Job) -> _Result:
-    """Worker side: extract one video; every failure becomes an error string, never a crash."""
-    from islr.extract.holistic import extract_video
-    from islr.landmarks import sequence_to_bytes
-
-    try:
-        seq = extract_video(
-            job.path,
-            layout=job.options.layout,
-            frame_stride=job.options.frame_stride,
-            max_side=job.options.max_side,
-        )
-    except VideoError as e:
-        return _Result(job, error=_without_path(str(e), job.path), peak_rss_mb=_peak_rss_mb())
-    except Exception as e:  # an unexpected library error must not stop the batch either
-        return _Result(job, error=f"{type(e).__name__}: {e}", peak_rss_mb=_peak_rss_mb())
-    seq.source = job.rel_path
-    label, label_raw, category = label_from_path(job.rel_path)
-    if category:
-        seq.extra["category"] = category
-    return _Result(
-        job,
-        payload=sequence_to_bytes(seq),
-        n_frames=seq.n_frames,
-        extra=dict(seq.extra),
-        peak_rss_mb=_peak_rss_mb(),
-    )
-
-
-def _without_path(message: str, path: str) -> str:
-    prefix = f"{path}: "
-    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def _is_current(entry: ManifestEntry, video: VideoFile, options: ExtractOptions) -> bool:
@@ -177,41 +107,6 @@ def _is_current(entry: ManifestEntry, video: VideoFile, options: ExtractOptions)
         and entry.extra.get("frame_stride", 1) == options.frame_stride
         and entry.extra.get("max_side") == options.max_side
     )
-
-
-@contextmanager
-def _sigint_ignored():
-    """Ignore Ctrl-C while worker processes start, so they inherit SIG_IGN from birth."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _new_pool(workers: int) -> ProcessPoolExecutor:
-    import multiprocessing
-
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-    )
-
-
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Terminate the workers now (Ctrl-C must not wait for videos in flight)."""
-    # ProcessPoolExecutor has no public terminate before Python 3.14.
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout=5)
 
 
 def extract_folder(
@@ -233,7 +128,7 @@ def extract_folder(
     :class:`ExtractInterrupted` (a ``KeyboardInterrupt``) on Ctrl-C after stopping the workers.
 
     ``ray_address`` (``local``, ``auto``, ``ray://HOST:PORT``) runs the videos as Ray tasks
-    instead of local processes (see :mod:`islr.extract.ray_executor`); this process still writes
+    instead of local processes (see :mod:`islr.extract.executors`); this process still writes
     the cache, so everything else is the same. ``workers`` then sizes a ``local`` Ray instance.
     Raises :class:`ClusterError` if Ray is missing or unreachable.
     """
@@ -246,8 +141,6 @@ def extract_folder(
         raise VideoError(f"--limit must be at least 1, got {limit}")
     ray_executor = None
     if ray_address is not None:
-        from islr.extract.ray_executor import RayExecutor
-
         ray_executor = RayExecutor(ray_address, workers=workers)  # fails now if Ray is missing
     started = time.perf_counter()
     listing = find_videos(video_dir)
@@ -269,7 +162,7 @@ def extract_folder(
         for folder, reason in listing.unreadable:
             _record_failure(writer, summary, folder, f"cannot read folder: {reason}")
         existing = {e.id: e for e in cache.entries()} if cache.exists() else {}
-        jobs: list[_Job] = []
+        jobs: list[ExtractJob] = []
         seen_ids: dict[str, str] = {}
         for video in videos:
             sid = video.sample_id
@@ -290,7 +183,7 @@ def extract_folder(
                 continue
             # An absolute path: a Ray worker on another node (same shared mount) may start elsewhere.
             path = str(video.path.absolute())
-            jobs.append(_Job(path, video.rel_path, sid, options, stat.st_size, stat.st_mtime))
+            jobs.append(ExtractJob(path, video.rel_path, sid, options, stat.st_size, stat.st_mtime))
         executor: JobExecutor = ray_executor or LocalExecutor(
             max(1, min(workers or default_workers(), len(jobs)))
         )
@@ -299,7 +192,7 @@ def extract_folder(
             on_progress(progress)
         if jobs:
             try:
-                _run_jobs(
+                run_jobs(
                     executor, jobs, listing.root, writer, summary, progress, on_progress, started
                 )
             except KeyboardInterrupt:
@@ -312,9 +205,9 @@ def extract_folder(
     return summary
 
 
-def _run_jobs(
+def run_jobs(
     executor: JobExecutor,
-    jobs: list[_Job],
+    jobs: list[ExtractJob],
     root: Path,
     writer,
     summary: ExtractSummary,
@@ -338,75 +231,6 @@ def _run_jobs(
                 on_progress(progress)
 
 
-class JobExecutor(Protocol):
-    """Where the videos are extracted: this machine's processes, or a Ray cluster.
-
-    ``run`` yields one :class:`_Result` per job, in any order, and keeps a bounded number of jobs
-    in flight; a job whose worker process died is retried, then returned as a failed result.
-    Closing the generator (Ctrl-C, an error in the writer) stops the work in flight.
-    ``workers`` is how many videos run at once (known once ``run`` has started).
-    """
-
-    workers: int
-
-    def run(self, jobs: list[_Job]) -> Iterator[_Result]: ...
-
-
-class LocalExecutor:
-    """``spawn`` worker processes on this machine (a fresh pool after a worker crash)."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-
-    def run(self, jobs: list[_Job]) -> Iterator[_Result]:
-        queue = list(reversed(jobs))  # pop() from the end keeps the sorted order
-        crashes: dict[str, int] = {}
-        in_flight: dict[Future, _Job] = {}
-        max_in_flight = 2 * self.workers  # keeps workers busy, not every result in memory
-        pool = None
-        try:
-            while queue or in_flight:
-                if pool is None:
-                    with _sigint_ignored():
-                        pool = _new_pool(self.workers)
-                        while queue and len(in_flight) < max_in_flight:
-                            job = queue.pop()
-                            in_flight[pool.submit(_run_job, job)] = job
-                while queue and len(in_flight) < max_in_flight:
-                    job = queue.pop()
-                    in_flight[pool.submit(_run_job, job)] = job
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                broken = False
-                for future in finished:
-                    job = in_flight.pop(future)
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        crashes[job.rel_path] = crashes.get(job.rel_path, 0) + 1
-                        if crashes[job.rel_path] < MAX_CRASHES_PER_VIDEO:
-                            queue.append(job)
-                            continue
-                        result = _Result(job, error=WORKER_CRASHED)
-                    yield result
-                if broken:
-                    # The pool is unusable: requeue what was in flight, start a fresh one.
-                    for future, job in in_flight.items():
-                        future.cancel()
-                        queue.append(job)
-                    in_flight.clear()
-                    _stop_pool(pool)
-                    pool = None
-        except BaseException:
-            if pool is not None:
-                _stop_pool(pool)
-                pool = None
-            raise
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
-
-
 def _record_failure(writer, summary: ExtractSummary, file: str, reason: str) -> None:
     """One failures.csv row per file (an older reason is replaced) and in the summary."""
     writer.clear_failures([file])
@@ -414,7 +238,7 @@ def _record_failure(writer, summary: ExtractSummary, file: str, reason: str) -> 
     summary.failures.append((file, reason))
 
 
-def _store(result: _Result, root: Path, writer, summary: ExtractSummary) -> None:
+def _store(result: JobResult, root: Path, writer, summary: ExtractSummary) -> None:
     job = result.job
     summary.peak_worker_rss_mb = max(summary.peak_worker_rss_mb, result.peak_rss_mb)
     if result.error:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 # Upper-body pose points that carry signing information: nose, eyes, ears, mouth corners,
 # shoulders, elbows, wrists. Hips and legs are often out of frame in sign videos.
@@ -59,7 +60,9 @@ class AugmentConfig:
     """Training-time augmentations: each has a probability ``p_*`` and a range.
 
     The seed's seven (time warp, noise, rotation, scaling, masking, temporal shift, mixup), plus
-    mirror (a left-handed signer) and an affine shear/shift.
+    mirror (a left-handed signer) and an affine shear/shift. Its defaults are the default
+    recipe's per-clip augmentations (``configs/default.yaml``): adding a sign to a model whose
+    file carries no recipe augments its takes with them.
     """
 
     p_time_warp: float = 0.5
@@ -88,3 +91,18 @@ class AugmentConfig:
     # stream of training clips (islr.training.segments); about this many segments per clip
     p_stream_segment: float = 0.0
     stream_segments_per_clip: float = 3.0
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any] | None) -> AugmentConfig:
+        """Settings from JSON or a checkpoint's recipe; missing keys take the defaults, unknown
+        keys are ignored, lists become the tuples they stand for."""
+        if not settings:
+            return cls()
+        defaults = cls()
+        values = {}
+        for f in fields(cls):
+            if f.name in settings:
+                value = settings[f.name]
+                is_range = isinstance(getattr(defaults, f.name), tuple)
+                values[f.name] = tuple(value) if is_range and isinstance(value, list) else value
+        return cls(**values)

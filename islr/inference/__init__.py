@@ -1,34 +1,8 @@
-"""Inference: one engine over a checkpoint or an ``.onnx`` file, ONNX export, and streaming
-segmentation. Torch and ONNX Runtime load only when a model is loaded or exported."""
+"""Inference: one engine over a checkpoint or an ``.onnx`` file, the learned segmenter at run
+time, and adding signs to a model (:mod:`islr.inference.enroll`). ONNX Runtime and torch load
+only when a model is loaded."""
 
-from islr.inference.engine import Engine, softmax, top_labels
-from islr.inference.export import (
-    ExportResult,
-    export_onnx,
-    model_metadata,
-    onnx_bytes_from_checkpoint,
-    read_onnx_metadata,
-)
-from islr.inference.streaming import (
-    LearnedTracker,
-    SegmentTracker,
-    StreamConfig,
-    StreamSegmenter,
-    TagDecoder,
-)
+from islr.inference.engine import Engine
+from islr.streaming import StreamConfig
 
-__all__ = [
-    "Engine",
-    "ExportResult",
-    "LearnedTracker",
-    "SegmentTracker",
-    "StreamConfig",
-    "StreamSegmenter",
-    "TagDecoder",
-    "export_onnx",
-    "model_metadata",
-    "onnx_bytes_from_checkpoint",
-    "read_onnx_metadata",
-    "softmax",
-    "top_labels",
-]
+__all__ = ["Engine", "StreamConfig"]

@@ -7,7 +7,7 @@ same logits and sign embeddings, so a clip predicts the same whatever runs it::
     engine = Engine.load("runs/include50")          # or "model.onnx"
     engine.predict(sequence, top_k=5)               # [("bank", 0.93), ("loud", 0.02), ...]
 
-A model's vocabulary of added signs (:mod:`islr.inference.vocabulary`, the file beside the model)
+A model's vocabulary of added signs (:mod:`islr.vocabulary`, the file beside the model)
 is loaded with it: ``engine.labels`` are the known signs then the added ones, and every prediction
 scores both.
 """
@@ -19,17 +19,34 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from islr.errors import InputError, ModelError
+from islr.errors import InputError, ModelError, VocabularyError, require
+from islr.export import embedding_dim_of
 from islr.features import prepare_model_input
 from islr.features.model_input import aspect_correct, resample, to_layout
-from islr.inference.vocabulary import (
+from islr.inference.segmenter import SegmenterModel, find_segmenter, merged_stream
+from islr.landmarks import LandmarkSequence, Layout, LayoutError
+from islr.modelfile import (
+    EMBEDDING_NAME,
+    INPUT_NAME,
+    METADATA_KEY,
     EmbeddingReference,
+    augment_config,
+    embedding_reference,
+    model_metadata,
+    parse_metadata,
+    recipe_augment,
+    reference_from_metadata,
+    stream_config,
+)
+from islr.pretrained import resolve_model
+from islr.streaming import softmax, top_labels
+from islr.vocabulary import (
     Vocabulary,
+    fit_head,
     load_vocabulary,
     vocabulary_log_scores,
     vocabulary_path,
 )
-from islr.landmarks import LandmarkSequence, Layout, LayoutError
 
 PREDICT_CHUNK = 256  # sequences per forward pass in predict_batch (bounds memory)
 
@@ -46,29 +63,24 @@ class _TorchBackend:
     kind = "torch"
 
     def __init__(self, path: Path, threads: int | None):
-        from islr.errors import require
-
         if not path.exists():
             raise ModelError(f"{path}: no such checkpoint (train one with `islr train`)")
         torch = require(
             "torch", f"the PyTorch checkpoint {path}", "an exported .onnx model runs without it"
         )
-        from islr.models import load_classifier
+        from islr.models import load_classifier  # (these import torch)
+        from islr.models.threads import torch_threads
 
-        self.torch = torch
+        self.torch, self.torch_threads = torch, torch_threads
         self.threads = threads  # set around each call: PyTorch's thread count is process-wide
         self.model, self.spec = load_classifier(path)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        from islr.models.threads import torch_threads
-
-        with torch_threads(self.threads), self.torch.inference_mode():
+        with self.torch_threads(self.threads), self.torch.inference_mode():
             return self.model(self.torch.from_numpy(batch)).numpy()
 
     def logits_and_embedding(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from islr.models.threads import torch_threads
-
-        with torch_threads(self.threads), self.torch.inference_mode():
+        with self.torch_threads(self.threads), self.torch.inference_mode():
             logits, embedding = self.model.logits_and_embedding(self.torch.from_numpy(batch))
             return logits.numpy(), embedding.numpy()
 
@@ -91,17 +103,18 @@ class _OnnxBackend:
             where = "the ONNX model" if isinstance(model, bytes) else str(model)
             raise ModelError(f"{where}: ONNX Runtime cannot load it ({e})") from e
         inputs = [i.name for i in self.session.get_inputs()]
-        if inputs != ["landmarks"]:
-            raise ModelError(f"expected one ONNX input named 'landmarks', the model has {inputs}")
+        if inputs != [INPUT_NAME]:
+            raise ModelError(
+                f"expected one ONNX input named {INPUT_NAME!r}, the model has {inputs}"
+            )
         outputs = [o.name for o in self.session.get_outputs()]
         self.output = outputs[0]
-        self.embedding_output = "embedding" if "embedding" in outputs else None
-
-    def metadata_text(self, key: str = "islr") -> str | None:
-        return self.session.get_modelmeta().custom_metadata_map.get(key)
+        self.embedding_output = EMBEDDING_NAME if EMBEDDING_NAME in outputs else None
+        # the model file's metadata_props
+        self.properties: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output], {"landmarks": batch})[0]
+        return self.session.run([self.output], {INPUT_NAME: batch})[0]
 
     def logits_and_embedding(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.embedding_output is None:
@@ -110,7 +123,7 @@ class _OnnxBackend:
                 "export it again with `islr export` to add signs to it"
             )
         logits, embedding = self.session.run(
-            [self.output, self.embedding_output], {"landmarks": batch}
+            [self.output, self.embedding_output], {INPUT_NAME: batch}
         )
         return logits, embedding
 
@@ -147,17 +160,16 @@ class Engine:
         self.n_points: int = int(metadata["n_points"])
         self.n_coords: int = int(metadata["n_coords"])
         self.seq_len: int = int(metadata["seq_len"])
-        from islr.inference.export import stream_config
-
         # the streaming segmenter's settings for this model (defaults for an older export)
         self.stream = stream_config(metadata, source)
-        self.segmenter: Any = None  # the learned segmenter beside the model (use_segmenter)
+        # the augmentations of its training recipe (the takes of a sign added to it get them)
+        self.augment = augment_config(metadata, source)
+        # the learned segmenter beside the model (use_segmenter)
+        self.segmenter: SegmenterModel | None = None
 
-    def use_segmenter(self, segmenter: Any) -> None:
-        """Segment streams with ``segmenter`` (a :class:`~islr.inference.segmenter.
-        SegmenterModel`, or None for none): its stream settings go over the model's."""
-        from islr.inference.segmenter import merged_stream
-
+    def use_segmenter(self, segmenter: SegmenterModel | None) -> None:
+        """Segment streams with ``segmenter`` (None for none): its stream settings go over the
+        model's."""
         self.segmenter = segmenter
         self.stream = merged_stream(self.stream, segmenter)
 
@@ -165,24 +177,19 @@ class Engine:
     def load(cls, path: str | Path, threads: int | None = None, vocabulary: bool = True) -> Engine:
         """A checkpoint (RUN_DIR or ``.pt``) runs in PyTorch; an ``.onnx`` file in ONNX Runtime;
         a shipped model's name (``include50``) is its ``.onnx`` file. The vocabulary beside the
-        model (``X.vocab.json``, see :func:`~islr.inference.vocabulary.vocabulary_path`), if any,
+        model (``X.vocab.json``, see :func:`~islr.vocabulary.vocabulary_path`), if any,
         comes with it unless ``vocabulary`` is false."""
-        from islr.pretrained import resolve_model
-
         ref, path = path, resolve_model(path)
         if path.suffix.lower() == ".onnx":
             if not path.is_file():
                 raise ModelError(f"{path}: no such ONNX model (make one with `islr export`)")
             engine = cls.from_onnx_bytes(path.read_bytes(), threads, source=str(path))
         else:
-            from islr.inference.export import embedding_dim_of, embedding_reference, model_metadata
-
             backend = _TorchBackend(path, threads)
             dim = embedding_dim_of(backend.model, backend.spec)
             meta = model_metadata(backend.spec, embedding_dim=dim)
             engine = cls(backend, meta, str(path), embedding_reference(backend.spec))
-        from islr.inference.segmenter import find_segmenter
-
+            engine.augment = recipe_augment(backend.spec)
         # a learned segmenter shipped beside the model (NAME.segmenter.onnx) segments its streams
         engine.use_segmenter(find_segmenter(path, engine.model_layout))
         if vocabulary and engine.embedding_dim is not None:
@@ -194,32 +201,9 @@ class Engine:
         cls, model: bytes, threads: int | None = None, source: str = "<onnx bytes>"
     ) -> Engine:
         """An engine over ONNX model bytes (e.g. a model exported in memory)."""
-        import json
-
-        from islr.inference.export import KNOWN_EMBEDDINGS_KEY, PROTOTYPES_KEY, parse_metadata
-        from islr.inference.vocabulary import (
-            Calibration,
-            decode_array,
-            known_embeddings_from_dict,
-        )
-
         backend = _OnnxBackend(model, threads)
-        meta = parse_metadata(backend.metadata_text(), source)
-        embedding = meta.get("embedding") or {}
-        prototypes = backend.metadata_text(PROTOTYPES_KEY)
-        stored = backend.metadata_text(KNOWN_EMBEDDINGS_KEY)
-        try:
-            known = None if prototypes is None else decode_array(json.loads(prototypes))
-            examples = known_embeddings_from_dict(None if stored is None else json.loads(stored))
-        except json.JSONDecodeError:
-            raise ModelError(f"{source}: the known-sign embeddings are not JSON") from None
-        reference = EmbeddingReference(
-            Calibration.from_dict(embedding.get("calibration")),
-            known,
-            float(embedding.get("duplicate_similarity", EmbeddingReference().duplicate_similarity)),
-            str(embedding.get("source", "default")),
-            *examples,
-        )
+        meta = parse_metadata(backend.properties.get(METADATA_KEY), source)
+        reference = reference_from_metadata(meta, backend.properties, source)
         return cls(backend, meta, source, reference)
 
     # --- the vocabulary of added signs ---------------------------------------------------
@@ -238,8 +222,6 @@ class Engine:
         """Score with ``vocab`` from now on (one assignment: safe beside running predictions)."""
         dim = self.require_embedding()
         if vocab.embedding_dim != dim:
-            from islr.errors import VocabularyError
-
             raise VocabularyError(
                 f"the vocabulary has {vocab.embedding_dim}-d embeddings, this model's are {dim}-d"
             )
@@ -247,11 +229,9 @@ class Engine:
 
     def with_current_head(self, vocab: Vocabulary) -> Vocabulary:
         """``vocab`` with its head refitted if its signs changed since (when this model stores
-        its known signs' embeddings: :func:`islr.inference.refit.fit_head`)."""
+        its known signs' embeddings: :func:`islr.vocabulary.fit_head`)."""
         if not vocab.signs or vocab.head_is_current(self.known_labels):
             return vocab
-        from islr.inference.refit import fit_head
-
         return fit_head(vocab, self.reference, self.known_labels)
 
     def require_embedding(self) -> int:
@@ -406,19 +386,3 @@ class Engine:
             "source": self.source,
             "n_classes": len(self.labels),
         }
-
-
-def top_labels(probs: np.ndarray, labels: list[str], k: int) -> list[tuple[str, float]]:
-    """``(label, probability)`` of the ``k`` largest entries of ``probs``, best first (ties in
-    label order)."""
-    if k < 1:
-        raise InputError(f"top_k must be at least 1, got {k}")
-    order = np.argsort(-probs, kind="stable")[:k]
-    return [(labels[i], float(probs[i])) for i in order]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, numerically stable."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)

@@ -1,7 +1,7 @@
 """Teaching a model new signs: embed a few takes, check them, add them to the vocabulary.
 
 The glue between an :class:`~islr.inference.Engine`, landmark caches and
-:mod:`islr.inference.vocabulary` (which holds the pure parts), shared by ``islr enroll``,
+:mod:`islr.vocabulary` (which holds the pure parts), shared by ``islr enroll``,
 ``islr export --data``, the server's ``/v1/vocabulary`` and ``bench/bench_fewshot.py``.
 """
 
@@ -12,19 +12,26 @@ from pathlib import Path
 
 import numpy as np
 
-from islr.errors import DatasetError, VocabularyError
+from islr.datasets.include import label_key
+from islr.errors import DatasetError, ModelError, VocabularyError
+from islr.export import onnx_bytes_from_checkpoint
+from islr.features.augment import augment_sequence
+from islr.features.model_input import resample
 from islr.inference.engine import Engine
-from islr.inference.vocabulary import (
-    Calibration,
+from islr.landmarks import LandmarkCache, ManifestEntry, atomic_write_bytes
+from islr.modelfile import Calibration, EmbeddingReference
+from islr.pretrained import resolve_model
+from islr.vocabulary import (
     CheckResult,
-    EmbeddingReference,
     Vocabulary,
     check_new_sign,
     class_prototypes,
+    known_embeddings_for_refit,
+    save_vocabulary,
+    vocabulary_path,
 )
-from islr.landmarks import LandmarkCache, ManifestEntry
 
-# augmented copies of each take embedded for the vocabulary head's refit (islr.inference.refit);
+# augmented copies of each take embedded for the vocabulary head's refit (islr.vocabulary.fit);
 # 8 beat 2 and matched 16 on INCLUDE-50 (bench/bench_fewshot.py)
 TAKE_AUGMENTATIONS = 8
 
@@ -43,13 +50,10 @@ def augmented_embeddings(
 ) -> np.ndarray:
     """Embeddings ``(n * copies, E)`` of ``copies`` augmented copies of each take (arrays in the
     model's layout with their own frames, ``engine.prepare(..., resampled=False)``), augmented
-    like the default recipe's training data (other speeds, sizes, angles, missing frames and
-    hands), copy after copy of one take, then the next; seeded."""
-    from islr.features.augment import augment_sequence
-    from islr.features.model_input import resample
-    from islr.training.config import load_config
-
-    augment = load_config("default").augment
+    like the model's training data (its recipe's augmentations, ``engine.augment``: other speeds,
+    sizes, angles, missing frames and hands), copy after copy of one take, then the next;
+    seeded."""
+    augment = engine.augment
     rng = np.random.default_rng(seed)
     batch = [
         resample(augment_sequence(take, engine.model_layout, augment, rng), engine.seq_len)
@@ -68,8 +72,6 @@ def embed_takes(
     image_sizes: list[tuple[int, int] | None] | None = None,
 ) -> TakeEmbeddings:
     """:class:`TakeEmbeddings` of sequences or arrays (as :meth:`Engine.prepare` takes them)."""
-    from islr.features.model_input import resample
-
     sizes = image_sizes or [None] * len(items)
     takes = [
         engine.prepare(item, size, resampled=False) for item, size in zip(items, sizes, strict=True)
@@ -150,12 +152,10 @@ def reference_from_samples(
     training data): the known signs' prototypes, the duplicate threshold
     (:func:`duplicate_threshold`), some of the samples' embeddings and of ``augmented`` (an
     augmented copy of each sample, ``(n, E)``) for refitting the vocabulary's head
-    (:func:`~islr.inference.refit.known_embeddings_for_refit`), and ``calibration`` (default:
+    (:func:`~islr.vocabulary.known_embeddings_for_refit`), and ``calibration`` (default:
     :class:`Calibration`'s, chosen by bench/bench_fewshot.py; fitting it on the training data by
-    simulated enrolment, :func:`~islr.inference.vocabulary.fit_calibration`, cost the known signs
+    simulated enrolment, :func:`~islr.vocabulary.fit_calibration`, cost the known signs
     12-30 points there, because a trained sign's examples cluster far tighter than a new sign's)."""
-    from islr.inference.refit import known_embeddings_for_refit
-
     index = {label: i for i, label in enumerate(known)}
     labels = [known_label_for(label, known) for label in samples.labels]  # "thankyou" = "thank you"
     keep = [i for i, label in enumerate(labels) if label in index]
@@ -249,8 +249,6 @@ class EnrolOutcome:
 def known_label_for(label: str, known: list[str]) -> str:
     """``label`` as the model writes it when it names a known sign (``thankyou`` and
     ``thank you`` are one sign), else ``label``."""
-    from islr.datasets.include import label_key
-
     by_key = {label_key(k): k for k in known}
     return by_key.get(label_key(label), label)
 
@@ -282,11 +280,6 @@ def write_model_with_vocabulary(model: str | Path, out: str | Path, vocab: Vocab
     """``out`` (``.onnx`` or ``.pt``) = the model ``model`` (copied, or exported to ONNX from a
     checkpoint) + ``vocab`` in ``out``'s vocabulary file; both written atomically. ``out`` may be
     the model itself (only its vocabulary changes)."""
-    from islr.errors import ModelError
-    from islr.inference.vocabulary import save_vocabulary, vocabulary_path
-    from islr.landmarks import atomic_write_bytes
-    from islr.pretrained import resolve_model
-
     out = Path(out)
     source = resolve_model(model)
     if source.is_dir():
@@ -299,8 +292,6 @@ def write_model_with_vocabulary(model: str | Path, out: str | Path, vocab: Vocab
     if kind == source.suffix.lower():
         atomic_write_bytes(out, source.read_bytes())
     elif kind == ".onnx":
-        from islr.inference.export import onnx_bytes_from_checkpoint
-
         atomic_write_bytes(out, onnx_bytes_from_checkpoint(source))
     else:
         raise ModelError(f"{out}: an ONNX model cannot become a checkpoint; give a .onnx name")

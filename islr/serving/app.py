@@ -30,7 +30,6 @@ from starlette.staticfiles import StaticFiles
 from islr import __version__
 from islr.errors import InputError
 from islr.inference import Engine
-from islr.inference.vocabulary import vocabulary_path
 from islr.serving import routers
 from islr.serving.inputs import frames_to_array, looks_like_video
 from islr.serving.routers.page import (
@@ -40,6 +39,7 @@ from islr.serving.routers.page import (
     missing_web_assets,
 )
 from islr.serving.state import ServeConfig, ServerState
+from islr.vocabulary import vocabulary_path
 
 __all__ = [
     "STATIC_DIR",
@@ -63,7 +63,7 @@ def create_app(
     A checkpoint is also exported to ONNX once at startup (cached under ``onnx_cache`` or the
     temp folder) so the page can run it in the browser.
     """
-    from islr.inference.export import cached_onnx_bytes
+    from islr.export import cached_onnx_bytes
     from islr.pretrained import resolve_model
 
     config = config or ServeConfig()

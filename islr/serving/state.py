@@ -10,7 +10,8 @@ from typing import Any
 from fastapi import HTTPException, Request
 
 from islr.errors import ConfigError
-from islr.inference import Engine, StreamConfig
+from islr.inference import Engine
+from islr.streaming import StreamConfig
 
 
 @dataclass

@@ -88,7 +88,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    from islr.inference.streaming import StreamConfig
+    from islr.streaming import StreamConfig
 
     cfg = _build(TrainConfig, values or {}, "config")
     try:

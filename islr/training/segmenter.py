@@ -1,10 +1,10 @@
 """Training the sign segmenter (:mod:`islr.models.segmenter`) on synthesised streams.
 
-Every step draws a fresh batch of streams (:mod:`islr.features.streams`) from the clips of the
+Every step draws a fresh batch of streams (:mod:`islr.datasets.streams`) from the clips of the
 chosen cache splits, crops each to ``crop_seconds``, and fits the per-frame B/I/O tags with a
 weighted cross-entropy (``B`` is rare and is what splits two signs with no rest between them).
 The run folder gets ``segmenter.pt`` (config + weights), ``segmenter.onnx`` (with its metadata:
-see :mod:`islr.inference.segmenter`), ``config.yaml`` and ``history.json``.
+see :mod:`islr.modelfile.segmenter`), ``config.yaml`` and ``history.json``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 import yaml
 
+from islr.datasets.streams import StreamRecipe, random_streams
 from islr.errors import ConfigError, DatasetError
 from islr.features import prepare_model_input
-from islr.features.streams import StreamRecipe, random_streams
 from islr.landmarks import LandmarkCache, atomic_write_bytes
 from islr.models.segmenter import SegmenterConfig, SignSegmenter, shift_tags
 from islr.models.threads import torch_threads
@@ -144,7 +144,7 @@ def train_segmenter(
             if on_step is not None:
                 on_step(step + 1, history[-1])
         model.eval()
-    from islr.inference.segmenter import export_segmenter
+    from islr.export import export_segmenter
 
     checkpoint = {"config": cfg.model.to_dict(), "state_dict": model.state_dict()}
     buf = _torch_bytes(checkpoint)

@@ -1,9 +1,9 @@
 """Stream segments as training samples: what the classifier is given in continuous signing.
 
 In a stream the classifier never sees a clip with its own rests. It gets the frames that the
-stream decoder (:class:`islr.inference.streaming.TagDecoder`) cuts around a tagged sign: up to
+stream decoder (:class:`islr.streaming.TagDecoder`) cuts around a tagged sign: up to
 ``context_seconds`` before and after it, none where the next sign follows at once, at another
-speed and seen by another body (:mod:`islr.features.streams`). A classifier trained on clips
+speed and seen by another body (:mod:`islr.datasets.streams`). A classifier trained on clips
 alone is less sure of such a segment than of its clip, so a known sign falls under the unknown
 threshold more often. With ``augment.p_stream_segment`` a training clip is replaced, with that
 probability, by a segment of its own sign cut from streams of training clips. The streams' true
@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from islr.features.streams import TAG_B, TAG_I, TAG_O, Stream, StreamRecipe, random_streams
+from islr.datasets.streams import TAG_B, TAG_I, TAG_O, Stream, StreamRecipe, random_streams
 
 SIGNS_PER_STREAM = 4  # the recipe's streams hold 2-6 signs
 BEGIN_FRAMES = 3  # a tagged sign's first frames are B (StreamRecipe.begin_seconds at 30 fps)
@@ -42,8 +42,8 @@ def jittered_tags(stream: Stream, rng: np.random.Generator, jitter: tuple[int, i
 def cut_segments(stream: Stream, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     """``(label, frames)`` of each segment the stream decoder cuts from the stream (jittered
     true tags); a segment is its sign's when that sign covers at least half of it."""
-    from islr.inference.segmenter import DEFAULT_DECODER
-    from islr.inference.streaming import StreamConfig, TagDecoder
+    from islr.modelfile import DEFAULT_DECODER
+    from islr.streaming import StreamConfig, TagDecoder
 
     decoder = TagDecoder(replace(StreamConfig(**DEFAULT_DECODER), partial_every=10**9))
     probs = jittered_tags(stream, rng)
@@ -54,13 +54,12 @@ def cut_segments(stream: Stream, rng: np.random.Generator) -> list[tuple[str, np
     actions.append(decoder.flush())
     out = []
     for action in actions:
-        if action is None or action[0] != "final":
+        if action is None or action.kind != "final":
             continue
-        frames, start, end = action[1]
-        lo, hi = start * stream.fps, end * stream.fps
+        lo, hi = action.start * stream.fps, action.end * stream.fps
         cover, label = max((min(hi, s.end) - max(lo, s.start), s.label) for s in stream.signs)
         if cover >= 0.5 * (hi - lo):
-            out.append((label, np.stack(frames)))
+            out.append((label, np.stack(action.frames)))
     return out
 
 

@@ -22,7 +22,7 @@ Client -> server, one JSON text message each:
 - ``{"flush": true}``: the stream ended: the open segment is reported, then ``{"type": "flushed"}``.
 - ``{"reset": true}``: drop the open segment and restart the clock: ``{"type": "reset"}``.
 
-Server -> client events (:mod:`islr.inference.streaming`):
+Server -> client events (:mod:`islr.streaming`):
 
 - ``{"type": "partial", "top": [{"label", "prob"}...]}``: the sign being made, so far;
 - ``{"type": "sign", "label", "prob", "start", "end", "top"}``: one per sign;
@@ -51,10 +51,11 @@ from starlette.concurrency import run_in_threadpool
 
 from islr.errors import InputError
 from islr.features.model_input import aspect_correct
-from islr.inference import Engine, StreamConfig, StreamSegmenter
+from islr.inference import Engine
 from islr.landmarks import LayoutError, get_layout
 from islr.serving.inputs import frames_to_array, to_model_frames
 from islr.serving.state import ServerState
+from islr.streaming import StreamConfig, StreamSegmenter
 
 router = APIRouter()
 # The contract above, for /docs (the app's description): the docstring from its second paragraph.

@@ -2,7 +2,7 @@
 
 - ``GET /v1/vocabulary``: every sign (known and added, with the added ones' prototypes), the
   calibration of added signs' scores, the limits and whether writes are allowed; the page scores
-  added signs in the browser with these (the same rule as :mod:`islr.inference.vocabulary`).
+  added signs in the browser with these (the same rule as :mod:`islr.vocabulary`).
 - ``POST /v1/vocabulary/check``: takes of a sign -> how consistent they are and the nearest
   other sign (flagged when too close); never writes.
 - ``POST /v1/vocabulary``: the same body plus ``force`` -> adds the takes (a new sign, or more
@@ -35,10 +35,10 @@ from islr.inference.enroll import (
     check_takes,
     embed_takes,
 )
-from islr.inference.vocabulary import UnknownSignError, Vocabulary, save_vocabulary
 from islr.serving.inputs import body_landmarks
 from islr.serving.schemas import LandmarksBody
 from islr.serving.state import ServerState, server_state
+from islr.vocabulary import UnknownSignError, Vocabulary, save_vocabulary
 
 router = APIRouter(tags=["vocabulary"])
 State = Annotated[ServerState, Depends(server_state)]
@@ -87,7 +87,7 @@ def vocabulary_listing(state: ServerState) -> dict[str, Any]:
         "duplicate_similarity": engine.reference.duplicate_similarity,
         "file": str(engine.vocabulary_file) if engine.vocabulary_file else None,
         "signs": [_sign(engine, vocab, label) for label in vocab.labels(engine.known_labels)],
-        # the refitted head that scores added signs (islr.inference.refit); none: nearest take
+        # the refitted head that scores added signs (islr.vocabulary.fit); none: nearest take
         "head": vocab.head.to_dict() if vocab.head_is_current(engine.known_labels) else None,
     }
 

@@ -1,4 +1,4 @@
-"""Streaming segmentation: a live stream of landmark frames -> one prediction per sign.
+"""Finding the signs in a live stream of landmark frames: the trackers (steps 1-2).
 
 Pure state machines with no I/O (the web page's ``StreamSegmenter``, ``TagDecoder`` and
 ``LearnedSegmenter`` in ``islr/serving/static/pipeline.js`` run the same algorithms with the same
@@ -22,111 +22,37 @@ or vanish. The heuristic's algorithm, per frame at time ``t`` (seconds):
    ``max_sign_seconds`` (a sliding cut for endless signing). On closing, trailing inactive frames
    are dropped (the sign ends at its last active frame); a segment shorter than
    ``min_sign_seconds`` is noise.
-3. **Events** (either tracker). While a segment is open and lasted at least ``min_sign_seconds``, every
-   ``partial_every``-th active frame the segment so far is classified: a ``partial`` event with the
-   top signs. A closed segment is classified once: a ``sign`` event when the best probability
-   reaches ``threshold``, else an ``unknown`` event (a segment that is not a known sign: the
-   transcript shows "?"). Entering rest with no segment open gives one ``rest`` event. So a stream
-   of several signs separated by rests yields exactly one ``sign`` or ``unknown`` per sign, never
-   a flicker of changing labels.
-
-Events are plain dicts (JSON-ready): ``{"type": "partial", "top": [{"label", "prob"}...]}``,
-``{"type": "sign", "label", "prob", "start", "end", "top"}``,
-``{"type": "unknown", "start", "end", "top"}``, ``{"type": "rest"}``.
-
-The settings (:class:`StreamConfig`) travel with the model: export writes them into the ONNX
-metadata (``"stream"``), the server segments with them and serves them in ``GET /v1/model``, and
-the page reads them from there, so the page and the server segment alike.
+3. **Actions.** A tracker's ``push`` and ``flush`` return None or a :class:`TrackerAction`:
+   ``partial`` (the open segment's frames so far), ``final`` (a closed segment's frames, start and
+   end) or ``rest``; :mod:`islr.streaming.events` turns them into events.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from islr.inference.engine import top_labels
 from islr.landmarks import Layout, LayoutError, get_layout
 from islr.landmarks.layouts import HAND_WRIST, POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER
-
-Event = dict[str, Any]
-TIME_EPS = 1e-6  # frame times are sums of 1/fps: compare durations with this slack
-SEGMENTERS = ("heuristic", "learned")
+from islr.streaming.config import StreamConfig
 
 
-@dataclass
-class StreamConfig:
-    """Thresholds of the segmenter; times in seconds so they hold at any frame rate."""
+@dataclass(frozen=True)
+class TrackerAction:
+    """What a tracker asks to classify (the page's ``{kind, frames, start, end}``): ``kind`` is
+    ``"partial"`` (``frames`` so far), ``"final"`` (``frames`` of a closed segment from ``start``
+    to ``end`` seconds) or ``"rest"`` (no frames)."""
 
-    threshold: float = 0.5  # a sign is reported only when its probability reaches this
-    min_sign_seconds: float = 0.3  # shorter active stretches are noise, not signs
-    end_rest_seconds: float = 0.4  # this long without activity ends a sign
-    max_sign_seconds: float = 4.0  # a longer segment is cut here and reported
-    still_seconds: float = 0.6  # window of the stillness test
-    still_fraction: float = 0.08  # wrist travel below this x shoulder width = still
-    partial_every: int = 3  # classify the open segment every this many active frames
-    fps: float = 30.0  # frame times when frames come without a timestamp
-    top_k: int = 3  # signs listed in partial and sign events
-    time_eps: float = TIME_EPS  # slack of every duration comparison
-    # Which tracker finds the signs: "learned" (the segmenter model's per-frame B/I/O tags, when a
-    # segmenter model is loaded; the heuristic otherwise) or "heuristic" (always). A segmenter's
-    # metadata sets "learned" and the decoder's settings below.
-    segmenter: str = "heuristic"
-    sign_threshold: float = 0.5  # P(B) + P(I) from which a frame is inside a sign
-    begin_threshold: float = 0.5  # P(B) from which a new sign begins (rising edge)
-    out_seconds: float = 0.1  # this long outside any sign ends the sign
-    context_seconds: float = (
-        0.5  # frames before a tagged sign (and after, up to out_seconds) also classified
-    )
+    kind: str
+    frames: list[np.ndarray] = field(default_factory=list)
+    start: float | None = None
+    end: float | None = None
 
-    def __post_init__(self) -> None:
-        if self.segmenter not in SEGMENTERS:
-            raise ValueError(f"segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "segmenter":
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
-                raise ValueError(f"stream setting {f.name} must be a number, got {value!r}")
-            if f.type == "int":
-                if value != round(value):
-                    raise ValueError(f"stream setting {f.name} must be a whole number, got {value}")
-                setattr(self, f.name, int(value))
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
-        if self.partial_every < 1 or self.fps <= 0 or self.top_k < 1:
-            raise ValueError("partial_every, fps and top_k must be positive")
-        if min(self.min_sign_seconds, self.end_rest_seconds, self.time_eps) < 0:
-            raise ValueError("min_sign_seconds, end_rest_seconds and time_eps must be >= 0")
-        if min(self.out_seconds, self.context_seconds) < 0:
-            raise ValueError("out_seconds and context_seconds must be >= 0")
-        if not (0 <= self.sign_threshold <= 1 and 0 <= self.begin_threshold <= 1):
-            raise ValueError("sign_threshold and begin_threshold must be in [0, 1]")
-        if min(self.max_sign_seconds, self.still_seconds) <= 0:
-            raise ValueError("max_sign_seconds and still_seconds must be positive")
 
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as JSON (the model metadata's ``"stream"``; the page's settings)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, settings: dict[str, Any] | None) -> StreamConfig:
-        """Settings from JSON; missing keys take the defaults, unknown keys (a later version's
-        settings) are ignored. ``ValueError`` for a bad value."""
-        if settings is None:
-            return cls()
-        if not isinstance(settings, dict):
-            raise ValueError(f"stream settings must be a JSON object, got {settings!r}")
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in settings.items() if k in names})
+REST = TrackerAction("rest")
 
 
 @dataclass
@@ -178,7 +104,7 @@ class _Segment:
 
 
 class SegmentTracker:
-    """Steps 1-2 of the algorithm: frames in, ``("partial"|"final"|"rest", ...)`` actions out."""
+    """Steps 1-2 of the algorithm: frames in, :class:`TrackerAction` out."""
 
     def __init__(self, config: StreamConfig | None = None):
         self.config = config or StreamConfig()
@@ -205,7 +131,7 @@ class SegmentTracker:
         oldest = next((ht for ht, _ in self.history if t - ht <= cfg.still_seconds), t)
         return len(recent) < 2 or oldest > t - cfg.still_seconds * 0.5
 
-    def push(self, frame: np.ndarray, summary: FrameSummary, t: float) -> tuple[str, Any] | None:
+    def push(self, frame: np.ndarray, summary: FrameSummary, t: float) -> TrackerAction | None:
         """Feed one frame at time ``t``; returns an action or None."""
         cfg = self.config
         self.history.append((t, summary))
@@ -218,7 +144,7 @@ class SegmentTracker:
                 if self.resting:
                     return None
                 self.resting = True
-                return ("rest", None)
+                return REST
             self.resting = False
             self.segment = _Segment(last_active=t)
         seg = self.segment
@@ -237,14 +163,14 @@ class SegmentTracker:
             and duration >= cfg.min_sign_seconds - cfg.time_eps
             and seg.active_frames % cfg.partial_every == 0
         ):
-            return ("partial", list(seg.frames))
+            return TrackerAction("partial", list(seg.frames))
         return None
 
-    def flush(self) -> tuple[str, Any] | None:
+    def flush(self) -> TrackerAction | None:
         """Close the open segment (end of the stream)."""
         return self.close() if self.segment is not None else None
 
-    def close(self) -> tuple[str, Any]:
+    def close(self) -> TrackerAction:
         seg = self.segment
         assert seg is not None
         self.segment = None
@@ -254,8 +180,8 @@ class SegmentTracker:
         start, end = seg.times[0], seg.times[n - 1]
         if end - start < self.config.min_sign_seconds - self.config.time_eps:
             self.resting = True  # this "rest" is the entering of rest: not a second one next frame
-            return ("rest", None)
-        return ("final", (seg.frames[:n], start, end))
+            return REST
+        return TrackerAction("final", seg.frames[:n], start, end)
 
 
 @dataclass
@@ -267,7 +193,7 @@ class _TaggedSegment:
     in_frames: int = 0
 
 
-TAG_O, TAG_B, TAG_I = 0, 1, 2  # columns of a tagger's probabilities (islr.features.streams)
+TAG_O, TAG_B, TAG_I = 0, 1, 2  # columns of a tagger's probabilities (islr.datasets.streams)
 
 
 class TagDecoder:
@@ -293,7 +219,7 @@ class TagDecoder:
         self.was_begin = False
         self.before: deque[tuple[np.ndarray, float]] = deque()  # recent frames outside a sign
 
-    def push(self, frame: np.ndarray, probs: np.ndarray, t: float) -> tuple[str, Any] | None:
+    def push(self, frame: np.ndarray, probs: np.ndarray, t: float) -> TrackerAction | None:
         """One frame's tag probabilities ``(3,)`` (O, B, I) at time ``t``; an action or None."""
         cfg, eps = self.config, self.config.time_eps
         inside = float(probs[TAG_B]) + float(probs[TAG_I]) >= cfg.sign_threshold
@@ -310,7 +236,7 @@ class TagDecoder:
             if self.resting:
                 return None
             self.resting = True
-            return ("rest", None)
+            return REST
         if inside and rising and t - seg.start >= cfg.min_sign_seconds - eps:
             action = self.close(context=False)
             self._open(frame, t, context=False)  # no frames of the sign before as its context
@@ -329,7 +255,7 @@ class TagDecoder:
             and t - seg.start >= cfg.min_sign_seconds - eps
             and seg.in_frames % cfg.partial_every == 0
         ):
-            return ("partial", list(seg.frames))
+            return TrackerAction("partial", list(seg.frames))
         return None
 
     def _open(self, frame: np.ndarray, t: float, context: bool) -> None:
@@ -346,11 +272,11 @@ class TagDecoder:
             in_frames=1,
         )
 
-    def flush(self) -> tuple[str, Any] | None:
+    def flush(self) -> TrackerAction | None:
         """Close the open sign (end of the stream)."""
         return self.close(context=True) if self.segment is not None else None
 
-    def close(self, context: bool) -> tuple[str, Any]:
+    def close(self, context: bool) -> TrackerAction:
         """End the open sign; ``context``: with frames after it (not when the next begins)."""
         seg = self.segment
         assert seg is not None
@@ -360,8 +286,8 @@ class TagDecoder:
         n = sum(1 for ft in seg.times if ft <= until)
         if seg.last_in - seg.start < cfg.min_sign_seconds - cfg.time_eps:
             self.resting = True
-            return ("rest", None)
-        return ("final", (seg.frames[:n], seg.start, seg.last_in))
+            return REST
+        return TrackerAction("final", seg.frames[:n], seg.start, seg.last_in)
 
 
 class LearnedTracker:
@@ -392,7 +318,7 @@ class LearnedTracker:
 
     def push(
         self, frame: np.ndarray, summary: FrameSummary | None, t: float
-    ) -> tuple[str, Any] | None:
+    ) -> TrackerAction | None:
         self.frames.append(frame)
         self.times.append(t)
         if len(self.frames) <= self.lookahead:
@@ -402,89 +328,5 @@ class LearnedTracker:
         k = len(self.frames) - 1 - self.lookahead
         return self.decoder.push(self.frames[k], probs, self.times[k])
 
-    def flush(self) -> tuple[str, Any] | None:
+    def flush(self) -> TrackerAction | None:
         return self.decoder.flush()
-
-
-def sign_confidence(probs: np.ndarray, n_known: int) -> float:
-    """How sure the model is that a segment is its best sign, for the unknown-sign test.
-
-    The best probability over the model's own signs' share of it (the first ``n_known``): for one
-    of them this is the classifier's own probability, whatever signs were added; for an added
-    sign it is its calibrated ``exp(a * similarity + b)`` (see islr.inference.vocabulary). With no
-    added signs it is the best probability.
-    """
-    known_mass = float(np.sum(probs[:n_known]))
-    return float(np.max(probs)) / known_mass if known_mass > 0 else 0.0
-
-
-class StreamSegmenter:
-    """Frames of one stream in, events out (step 3); ``classify`` maps frames to probabilities.
-
-    ``tagger`` (a :class:`~islr.inference.segmenter.SegmenterModel`: ``tag_window``, ``window``,
-    ``lookahead``): the learned segmenter, used when ``config.segmenter`` is ``"learned"``;
-    without it, or with ``"heuristic"``, the heuristic :class:`SegmentTracker` finds the signs.
-
-    ``classify(frames)`` gets a ``(T, n_points, n_coords)`` array of the segment (not resampled)
-    and returns ``(n_classes,)`` probabilities; with an :class:`~islr.inference.Engine`, use
-    ``lambda frames: engine.predict_batch([frames])[0]``.
-    """
-
-    def __init__(
-        self,
-        layout: str | Layout,
-        labels: list[str],
-        classify: Callable[[np.ndarray], np.ndarray],
-        config: StreamConfig | None = None,
-        tagger: Any = None,
-        n_known: int | None = None,
-    ):
-        self.config = config or StreamConfig()
-        self.labels = list(labels)
-        # the model's own signs come first in the labels, signs added to its vocabulary after
-        self.n_known = len(self.labels) if n_known is None else n_known
-        self.classify = classify
-        self.summarize = FrameSummarizer(layout)
-        self.tracker: SegmentTracker | LearnedTracker = SegmentTracker(self.config)
-        if self.config.segmenter == "learned" and tagger is not None:
-            self.tracker = LearnedTracker(
-                tagger.tag_window, tagger.window, tagger.lookahead, self.config
-            )
-        self.n_frames = 0
-
-    def reset(self) -> None:
-        self.tracker.reset()
-        self.n_frames = 0
-
-    def push(self, frame: np.ndarray, t: float | None = None) -> list[Event]:
-        """One ``(n_points, n_coords)`` frame (NaN = not detected) at ``t`` seconds."""
-        if t is None:
-            t = self.n_frames / self.config.fps
-        self.n_frames += 1
-        action = self.tracker.push(frame, self.summarize(frame), float(t))
-        return self._events(action)
-
-    def flush(self) -> list[Event]:
-        """End of the stream: report the open segment, if any."""
-        return self._events(self.tracker.flush())
-
-    def _top(self, probs: np.ndarray) -> list[dict[str, Any]]:
-        top = top_labels(probs, self.labels, self.config.top_k)
-        return [{"label": label, "prob": round(prob, 5)} for label, prob in top]
-
-    def _events(self, action: tuple[str, Any] | None) -> list[Event]:
-        if action is None:
-            return []
-        kind, payload = action
-        if kind == "rest":
-            return [{"type": "rest"}]
-        if kind == "partial":
-            return [{"type": "partial", "top": self._top(self.classify(np.stack(payload)))}]
-        frames, start, end = payload
-        probs = self.classify(np.stack(frames))
-        top = self._top(probs)
-        best = top[0]
-        times = {"start": round(start, 3), "end": round(end, 3)}
-        if sign_confidence(probs, self.n_known) < self.config.threshold:
-            return [{"type": "unknown", **times, "top": top}]
-        return [{"type": "sign", "label": best["label"], "prob": best["prob"], **times, "top": top}]

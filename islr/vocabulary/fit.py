@@ -1,13 +1,15 @@
-"""The vocabulary's head: a linear layer over the sign embedding, refitted when signs are added.
+"""Fitting to a model's data: the calibration of added signs' scores (:func:`fit_calibration`),
+and the vocabulary's head, a linear layer over the sign embedding refitted when signs are added
+(:func:`fit_head`).
 
 Scoring an added sign by its nearest take (``a * cosine + b``) lets a sign the model never saw
 lose to the known sign it resembles most: the classifier's head is confident about signs it was
 not trained on. The refitted head learns the difference instead: a multinomial logistic
 regression over the embedding, fitted on the model's own training embeddings (stored with the
-model: :attr:`~islr.inference.vocabulary.EmbeddingReference.known_embeddings`) and the added
+model: :attr:`~islr.modelfile.EmbeddingReference.known_embeddings`) and the added
 signs' takes, both with augmented copies (so augmentation is no cue), classes balanced. It only
 decides *known or added, and which added sign*; which known sign stays the classifier's call
-(:func:`~islr.inference.vocabulary.vocabulary_log_scores`). On INCLUDE-50 with 10 signs held out
+(:func:`~islr.vocabulary.scoring.vocabulary_log_scores`). On INCLUDE-50 with 10 signs held out
 (bench/bench_fewshot.py) it added them better than the nearest take at the same cost to the known
 signs (README, "Teach it new signs").
 """
@@ -18,7 +20,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from islr.inference.vocabulary import EmbeddingReference, Vocabulary, VocabularyHead
+from islr.modelfile import Calibration, EmbeddingReference
+from islr.vocabulary.model import Vocabulary, VocabularyHead, prototype_of
+from islr.vocabulary.scoring import log_softmax
 
 # Added to an added sign's logit, by its number of examples (linear in between, constant beyond):
 # with more examples the fit is surer of itself, and a known sign needs protecting. Chosen by
@@ -101,3 +105,72 @@ def known_embeddings_for_refit(
         rows.append(augmented[keep])
         targets.append(y[keep])
     return np.concatenate(rows).astype(np.float32), np.concatenate(targets).astype(np.int64)
+
+
+def class_prototypes(embeddings: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Unit mean embedding of each class ``(n_classes, E)`` (zeros for a class without samples)."""
+    out = np.zeros((n_classes, embeddings.shape[1]), dtype=np.float32)
+    for c in range(n_classes):
+        if (y == c).any():
+            out[c] = prototype_of(embeddings[y == c], embeddings.shape[1])
+    return out
+
+
+def fit_calibration(
+    logits: np.ndarray,
+    embeddings: np.ndarray,
+    y: np.ndarray,
+    shots: int = 3,
+    rounds: int = 3,
+    seed: int = 0,
+    added_weight: float = 1.0,
+) -> Calibration:
+    """``a, b`` that make added signs' scores comparable with the head's, fitted by simulating
+    enrolment on labelled data of the known signs.
+
+    Each known class c in turn plays an added sign: its prototype is the mean of ``shots`` of its
+    samples, its column of the head is dropped, and every other sample is scored with the rule of
+    :func:`vocabulary_log_scores`. ``a, b`` maximise the log-likelihood of the true labels (a grid,
+    then refined), over ``rounds`` random draws of the shots; ``added_weight`` weighs the samples
+    of the simulated added sign against the others.
+    """
+    rng = np.random.default_rng(seed)
+    logits = np.asarray(logits, dtype=np.float64)
+    e = np.asarray(embeddings, dtype=np.float64)
+    classes = [c for c in np.unique(y) if (y == c).sum() > shots]
+    cases = []  # (known log-probs without c, cosine to c's prototype, is c)
+    for _ in range(rounds):
+        for c in classes:
+            members = np.flatnonzero(y == c)
+            chosen = rng.choice(members, shots, replace=False)
+            p = e[chosen].mean(axis=0)
+            p /= np.linalg.norm(p)
+            rest = np.setdiff1d(np.arange(len(y)), chosen)
+            keep = np.arange(logits.shape[1]) != c
+            known = log_softmax(logits[rest][:, keep])
+            target = y[rest] - (y[rest] > c)  # index among the kept columns, -1 for c itself
+            target[y[rest] == c] = -1
+            cases.append((known, e[rest] @ p, target))
+    known = np.concatenate([k for k, _, _ in cases])
+    cosine = np.concatenate([s for _, s, _ in cases])
+    target = np.concatenate([t for _, _, t in cases])
+
+    lse_known = np.logaddexp.reduce(known, axis=1)
+    known_target = known[np.arange(len(target)), np.maximum(target, 0)]
+    is_added = target < 0
+    weight = np.where(is_added, added_weight, 1.0)
+
+    def log_likelihood(a: float, b: float) -> float:
+        s = a * cosine + b
+        chosen = np.where(is_added, s, known_target)
+        return float((weight * (chosen - np.logaddexp(lse_known, s))).sum() / weight.sum())
+
+    best = max(
+        ((a, b) for a in np.arange(5, 61, 2.5) for b in np.arange(-60, 1, 1.0)),
+        key=lambda ab: log_likelihood(*ab),
+    )
+    a, b = best
+    for step in (1.0, 0.5, 0.25):
+        grid = [(a + da, b + db) for da in (-step, 0, step) for db in (-step, 0, step)]
+        a, b = max(grid, key=lambda ab: log_likelihood(*ab))
+    return Calibration(round(float(a), 3), round(float(b), 3))
