@@ -13,6 +13,7 @@ from islr.configs import CONFIG_DIR, DEFAULT_CONFIG, config_names
 from islr.errors import ConfigError
 from islr.features.config import AugmentConfig, FeatureConfig
 from islr.models.classifier import ModelConfig
+from islr.streaming import StreamConfig
 
 
 @dataclass
@@ -88,8 +89,6 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    from islr.streaming import StreamConfig
-
     cfg = _build(TrainConfig, values or {}, "config")
     try:
         StreamConfig.from_dict(cfg.stream)

@@ -22,6 +22,7 @@ import yaml
 
 from islr.datasets.streams import StreamRecipe, random_streams
 from islr.errors import ConfigError, DatasetError
+from islr.export import export_segmenter
 from islr.features import prepare_model_input
 from islr.landmarks import LandmarkCache, atomic_write_bytes
 from islr.models.segmenter import SegmenterConfig, SignSegmenter, shift_tags
@@ -144,8 +145,6 @@ def train_segmenter(
             if on_step is not None:
                 on_step(step + 1, history[-1])
         model.eval()
-    from islr.export import export_segmenter
-
     checkpoint = {"config": cfg.model.to_dict(), "state_dict": model.state_dict()}
     buf = _torch_bytes(checkpoint)
     atomic_write_bytes(out / "segmenter.pt", buf)

@@ -18,6 +18,8 @@ from dataclasses import replace
 import numpy as np
 
 from islr.datasets.streams import TAG_B, TAG_I, TAG_O, Stream, StreamRecipe, random_streams
+from islr.modelfile import DEFAULT_DECODER
+from islr.streaming import StreamConfig, TagDecoder
 
 SIGNS_PER_STREAM = 4  # the recipe's streams hold 2-6 signs
 BEGIN_FRAMES = 3  # a tagged sign's first frames are B (StreamRecipe.begin_seconds at 30 fps)
@@ -42,9 +44,6 @@ def jittered_tags(stream: Stream, rng: np.random.Generator, jitter: tuple[int, i
 def cut_segments(stream: Stream, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     """``(label, frames)`` of each segment the stream decoder cuts from the stream (jittered
     true tags); a segment is its sign's when that sign covers at least half of it."""
-    from islr.modelfile import DEFAULT_DECODER
-    from islr.streaming import StreamConfig, TagDecoder
-
     decoder = TagDecoder(replace(StreamConfig(**DEFAULT_DECODER), partial_every=10**9))
     probs = jittered_tags(stream, rng)
     actions = [
