@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import numpy as np
@@ -171,6 +172,18 @@ def test_page_static_and_docs(client):
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     assert {"/v1/predict", "/v1/predict/video", "/v1/model", "/healthz"} <= set(schema["paths"])
+
+
+def test_docs_load_only_local_assets(client):
+    """/docs works offline: every script, style, icon and the schema it loads is served here."""
+    html = client.get("/docs").text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+    urls += re.findall(r"""url: ["']([^"']+)["']""", html)
+    assert any(u.endswith(".js") for u in urls) and any(u.endswith(".css") for u in urls), html
+    remote = [u for u in urls if re.match(r"^(https?:)?//", u)]
+    assert not remote, f"/docs loads from elsewhere: {remote}"
+    for url in urls:
+        assert client.get(url).status_code == 200, url
 
 
 json_values = st.recursive(

@@ -11,7 +11,8 @@ Endpoints (OpenAPI docs at ``/docs``), one router each (:mod:`islr.serving.route
   message contract is in :mod:`islr.serving.routers.stream`);
 - ``vocabulary``: ``/v1/vocabulary``: the signs added to the model from a few takes (list,
   check, add with ``islr serve --allow-enroll``, rename, remove);
-- ``page``: ``/`` and ``/static/``: the web page (``islr/serving/static``).
+- ``page``: ``/`` and ``/static/``: the web page (``islr/serving/static``);
+- ``docs``: ``/docs``: the API's Swagger UI, with its assets from a package (offline too).
 
 The routers share one :class:`~islr.serving.state.ServerState` (``app.state.islr``). Model calls
 and extraction run in worker threads, so the event loop keeps serving; bad input of any kind gets
@@ -93,6 +94,8 @@ def create_app(
         "signs out. The web page is at /.\n\n"
         "## WebSocket `/v1/stream` (not listed below: OpenAPI has no WebSockets)\n\n"
         + routers.stream.CONTRACT,
+        docs_url=None,  # routers.docs serves it without a CDN
+        redoc_url=None,  # ReDoc loads from a CDN only
     )
     app.state.islr = ServerState(engine, config, onnx_bytes, info, stream)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -103,8 +106,10 @@ def create_app(
         routers.stream,
         routers.vocabulary,
         routers.page,
+        routers.docs,
     ):
         app.include_router(module.router)
+    app.mount(routers.docs.ASSETS_URL, StaticFiles(directory=routers.docs.ASSETS_DIR), name="docs")
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,5 +1,5 @@
-"""The server's routes, one router per concern: model, predict, stream, vocabulary, page."""
+"""The server's routes, one router per concern: model, predict, stream, vocabulary, page, docs."""
 
-from islr.serving.routers import model, page, predict, stream, vocabulary
+from islr.serving.routers import docs, model, page, predict, stream, vocabulary
 
-__all__ = ["model", "page", "predict", "stream", "vocabulary"]
+__all__ = ["docs", "model", "page", "predict", "stream", "vocabulary"]
