@@ -254,7 +254,7 @@ def test_the_contract_is_in_the_docs(client):
 def test_a_segmenter_beside_the_model_is_served_and_segments_the_socket(onnx_model, tmp_path):
     """MODEL.segmenter.onnx beside MODEL.onnx: GET /v1/model describes it, GET
     /v1/segmenter.onnx serves it, and WS /v1/stream segments with it: the events of
-    islr.inference.StreamSegmenter with that segmenter, in order."""
+    islr.streaming.StreamSegmenter with that segmenter, in order."""
     import shutil
 
     from islr.inference.segmenter import SegmenterModel
