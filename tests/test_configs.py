@@ -57,3 +57,14 @@ def test_a_recipe_brings_its_stream_settings_to_the_export() -> None:
     assert recipe_stream(Spec()).threshold == cfg.stream["threshold"]
     with pytest.raises(ConfigError, match="config.stream"):
         load_config(None, ["stream.threshold=2"])
+
+
+def test_the_augment_fallback_is_the_default_recipes_per_clip_augmentation():
+    """A sign added to a model whose file carries no recipe is augmented with AugmentConfig()'s
+    defaults: they must be the default recipe's (mixup and stream segments are not per clip)."""
+    from islr.features.augment import augmentation_steps
+    from islr.features.config import AugmentConfig
+
+    recipe = load_config("default").augment
+    assert augmentation_steps(recipe) == augmentation_steps(AugmentConfig())
+    assert AugmentConfig.from_dict(dataclasses.asdict(recipe)) == recipe
