@@ -65,7 +65,7 @@ def test_resume_continues_exactly(synth_cache, tmp_path):
     straight = train(tiny_config("optim.epochs=4", "ema=0.9"), synth_cache, tmp_path / "a")
     train(tiny_config("optim.epochs=2", "ema=0.9"), synth_cache, tmp_path / "b")
     # same schedule length as the straight run, stopped after 2 epochs, then resumed
-    first = tiny_config("optim.epochs=4", "ema=0.9")
+    first = tiny_config("optim.epochs=4", "ema=0.9", "checkpoint_every=1")
     import shutil
 
     shutil.rmtree(tmp_path / "b")

@@ -30,6 +30,7 @@ def _config_help() -> str:
 
 
 CONFIG_HELP = _config_help()
+DEVICE_HELP = "Where to train: auto (a GPU when there is one), cpu, cuda, cuda:N or mps."
 
 
 def _run_training(cfg, data: Path, out_dir: Path, resume: bool):
@@ -68,6 +69,7 @@ def train_command(
     ),
     overrides: list[str] = typer.Option([], "--set", help="Any config value: key.sub=value."),
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/last.pt."),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Train a sign classifier on a landmark cache; writes best.pt, history, plots into --out."""
     from islr.errors import require
@@ -77,8 +79,8 @@ def train_command(
     from islr.training import load_config
 
     extra = [f"{k}={v}" for k, v in [("optim.epochs", epochs), ("optim.batch_size", batch_size),
-             ("optim.lr", lr), ("seed", seed), ("data.val_from_train", val_from_train)]
-             if v is not None]  # fmt: skip
+             ("optim.lr", lr), ("seed", seed), ("data.val_from_train", val_from_train),
+             ("device", device)] if v is not None]  # fmt: skip
     with user_errors():
         cfg = load_config(config, [*overrides, *extra])
         if resume and not (out_dir / "last.pt").is_file():
@@ -89,7 +91,7 @@ def train_command(
     model, _ = load_classifier(out_dir / "best.pt")
     acc = f"{result.best_val_acc:.4f}" if result.best_val_acc is not None else "n/a (no val)"
     out.print(
-        f"[bold green]done[/] {result.epochs_run} epochs in {result.seconds:.1f} s"
+        f"[bold green]done[/] {result.epochs_run} epochs in {result.seconds:.1f} s on {result.device}"
         f"{' (early stop)' if result.stopped_early else ''}; best epoch {result.best_epoch}, "
         f"val accuracy {acc}; {count_parameters(model):,} parameters"
     )
@@ -212,6 +214,7 @@ def cv_command(
     ray: str | None = typer.Option(
         None, "--ray", help="Run the folds on Ray: local, auto or ray://host:port."
     ),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Repeated stratified k-fold cross-validation of a recipe: mean ± sd top-1, macro-F1."""
     from islr.errors import require
@@ -225,7 +228,10 @@ def cv_command(
             seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
         except ValueError:
             raise fail(f"--seeds must be integers separated by commas, got {seeds!r}") from None
-        cfg = load_config(config, list(overrides))
+        cfg = load_config(config, [*overrides, *([f"device={device}"] if device else [])])
+        from islr.models.device import resolve_device
+
+        resolve_device(cfg.device)  # an absent GPU fails here, not in every fold's process
         split_list = tuple(s.strip() for s in splits.split(",") if s.strip())
         run_jobs = None
         if ray is not None:
@@ -264,6 +270,7 @@ def train_segmenter_command(
     steps: int | None = typer.Option(None, "--steps"),
     seed: int | None = typer.Option(None, "--seed"),
     overrides: list[str] = typer.Option([], "--set", help="Any recipe value: key.sub=value."),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Train the learned sign segmenter (per-frame B/I/O tags) on streams synthesised from a
     cache's clips; writes segmenter.onnx, to ship as NAME.segmenter.onnx beside NAME.onnx."""
@@ -273,8 +280,8 @@ def train_segmenter_command(
     from islr.configs import SEGMENTER_CONFIG
     from islr.training.segmenter import load_segmenter_config, train_segmenter
 
-    extra = [f"{k}={v}" for k, v in [("splits", split), ("steps", steps), ("seed", seed)]
-             if v is not None]  # fmt: skip
+    extra = [f"{k}={v}" for k, v in [("splits", split), ("steps", steps), ("seed", seed),
+             ("device", device)] if v is not None]  # fmt: skip
     with user_errors():
         cfg = load_segmenter_config(config or SEGMENTER_CONFIG, [*overrides, *extra])
         with make_progress() as progress:

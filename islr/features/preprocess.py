@@ -146,7 +146,9 @@ class LandmarkPreprocessor(nn.Module):
             centre = torch.where(has, sh_centre, centre)
             scale = torch.where(has, sh_scale, scale)
         if centre.shape[-1] == 3:  # depth is already relative (MediaPipe): do not shift it
-            centre = centre * torch.tensor([1.0, 1.0, 0.0], dtype=centre.dtype)
+            centre = centre * torch.tensor(
+                [1.0, 1.0, 0.0], dtype=centre.dtype, device=centre.device
+            )
         return centre, scale.clamp(min=EPS)
 
 

@@ -93,7 +93,9 @@ class PerFrameNormalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, N, C)
         xy = x[..., :2]
-        centre = torch.tensor(NO_POSE_CENTRE, dtype=x.dtype).expand_as(xy[:, :, :1])
+        centre = torch.tensor(NO_POSE_CENTRE, dtype=x.dtype, device=x.device).expand_as(
+            xy[:, :, :1]
+        )
         scale = torch.full_like(xy[:, :, :1, :1], NO_POSE_SCALE)
         if self.shoulders is not None:
             left = xy[:, :, self.shoulders[0] : self.shoulders[0] + 1]

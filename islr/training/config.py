@@ -57,7 +57,13 @@ class TrainConfig:
     early_stopping: int = 0  # patience in epochs without val improvement; 0 = off
     ema: float = 0.0  # decay of the weight average (e.g. 0.99); 0 = off
     seed: int = 0
-    threads: int = 0  # torch threads; 0 = all cores
+    threads: int = 0  # CPU cores the run uses (torch threads); 0 = all cores
+    device: str = "auto"  # auto (a GPU when there is one), cpu, cuda, cuda:N or mps
+    workers: int = -1  # processes preparing batches; 0 = none (in the loop); -1 = by cores, device
+    precision: str = "fp32"  # fp32 or bf16 (autocast of the forward pass, on CUDA only)
+    checkpoint_every: int = (
+        0  # last.pt every N epochs; 0 = at most once a minute; always at the end
+    )
     # stream settings the recipe brings to its models' exports (islr.inference.StreamConfig),
     # e.g. the unknown-sign threshold calibrated for its probabilities
     stream: dict = field(default_factory=dict)

@@ -7,9 +7,10 @@ or steers a schedule). The fold assignment depends only on ``fold_seed``, so the
 training seed see the same folds: besides single-model scores, the fold's models averaged over
 seeds give an ensemble score at no extra cost.
 
-Runs are independent jobs (``run_fold``) executed in local processes, one thread each; every job
-writes ``RUN/seed<S>-fold<F>/result.json`` and its val probabilities, and a rerun skips finished
-jobs, so an interrupted search resumes.
+Runs are independent jobs (``run_fold``) executed in local processes (on the CPU one core each,
+on a GPU a few sharing it: :func:`parallel_runs`); every job writes
+``RUN/seed<S>-fold<F>/result.json`` and its val probabilities, and a rerun skips finished jobs,
+so an interrupted search resumes.
 """
 
 from __future__ import annotations
@@ -256,7 +257,8 @@ def cross_validate(
         for r in run_jobs(todo):
             record(r)
     elif todo:
-        workers = workers or max(1, (os.cpu_count() or 1) // max(threads, 1))
+        workers, threads = parallel_runs(config, os.cpu_count() or 1, workers, threads)
+        todo = [replace(j, threads=threads) for j in todo]
         if workers == 1:
             for j in todo:
                 record(run_fold(j))
@@ -271,6 +273,22 @@ def cross_validate(
         report.ensemble_top1 = [_ensemble_top1(out_dir, seeds, f) for f in range(folds)]
     write_cv_report(report, config, out_dir)
     return report
+
+
+def parallel_runs(
+    config: dict[str, Any], cores: int, workers: int = 0, threads: int = 1
+) -> tuple[int, int]:
+    """``(runs at a time, CPU cores each)`` for local jobs. On the CPU, one run per core by
+    default (a small model gains little from more threads). On a GPU, a few runs share it: one
+    run's small kernels leave the GPU idle while its process prepares the next step, and each run
+    gets the cores for its batch workers."""
+    from islr.models.device import resolve_device
+
+    if resolve_device(config.get("device", "auto")).type == "cpu":
+        threads = max(threads, 1)
+        return (workers or max(1, cores // threads)), threads
+    workers = workers or max(1, min(4, cores // 4))
+    return workers, max(1, cores // workers)
 
 
 def ray_job_runner(

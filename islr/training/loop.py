@@ -2,7 +2,10 @@
 
 Everything a run writes goes to RUN_DIR: ``best.pt``, ``last.pt`` (with the optimiser, scheduler,
 EMA and RNG states, for ``--resume``), ``history.json``, ``results.png``, ``labels.json``,
-``file_to_label.json``, ``config.yaml``.
+``file_to_label.json``, ``config.yaml``. ``history.json`` is written every epoch; ``last.pt`` and
+``best.pt`` (kept in memory until then) every ``checkpoint_every`` epochs, by default at most once
+a minute, and always at the end: a fast run is not slowed by writing its optimiser state every
+epoch, and an interrupted one resumes from its last write.
 """
 
 from __future__ import annotations
@@ -21,19 +24,14 @@ import torch
 from torch.nn import functional as F
 
 from islr.errors import ConfigError, ModelError
-from islr.features import mixup
-from islr.landmarks import atomic_write_bytes, get_layout
+from islr.landmarks import atomic_write_bytes
 from islr.models import ModelSpec, count_parameters, read_checkpoint, save_checkpoint
+from islr.models.device import device_label, resolve_device
 from islr.models.threads import torch_threads
+from islr.training.batches import AugmentedBatches, BatchRecipe, BatchSource, auto_workers
 from islr.training.config import TrainConfig, save_config
-from islr.training.data import (
-    TrainingData,
-    iterate_batches,
-    load_training_data,
-    make_batch,
-    make_outlier_batch,
-)
-from islr.training.segments import stream_segment_pool, swap_in_segments
+from islr.training.data import TrainingData, iterate_batches, load_training_data, make_batch
+from islr.training.segments import stream_segment_pool
 
 
 @dataclass
@@ -45,6 +43,7 @@ class EpochRecord:
     val_acc: float | None
     lr: float
     seconds: float
+    device: str = "cpu"  # where the epoch ran (a resumed run may have moved)
 
 
 @dataclass
@@ -57,10 +56,14 @@ class TrainResult:
     n_parameters: int
     history: list[EpochRecord] = field(default_factory=list)
     stopped_early: bool = False
+    device: str = "cpu"
 
 
 StepCallback = Callable[[int, int, int, float, float], None]  # epoch, step, steps, loss, acc
 EpochCallback = Callable[[EpochRecord], None]
+
+PRECISIONS = ("fp32", "bf16")
+CHECKPOINT_SECONDS = 60.0  # checkpoint_every=0: last.pt at most this often (and at the end)
 
 
 class WeightAverage:
@@ -114,19 +117,21 @@ def _soft_cross_entropy(logits: torch.Tensor, soft: torch.Tensor, smoothing: flo
 
 
 @torch.no_grad()
-def evaluate_arrays(
-    model: torch.nn.Module, batch_iter, targets: np.ndarray, smoothing: float = 0.0
+def evaluate_batches(
+    model: torch.nn.Module,
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+    smoothing: float = 0.0,
 ) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` over prepared batches (eval mode)."""
+    """Mean loss and accuracy of ``model`` over ``(input, label index)`` batches (eval mode, in
+    full precision; one synchronisation with the device at the end)."""
     model.eval()
-    losses, correct, n = 0.0, 0, 0
-    for x, idx in batch_iter:
-        logits = model(torch.from_numpy(x))
-        y = torch.from_numpy(targets[idx])
-        losses += F.cross_entropy(logits, y, label_smoothing=smoothing, reduction="sum").item()
-        correct += int((logits.argmax(1) == y).sum())
-        n += len(idx)
-    return losses / max(n, 1), correct / max(n, 1)
+    loss, correct, n = 0.0, 0, 0
+    for x, y in batches:
+        logits = model(x).float()
+        loss = loss + F.cross_entropy(logits, y, label_smoothing=smoothing, reduction="sum")
+        correct = correct + (logits.argmax(1) == y).sum()
+        n += len(y)
+    return float(loss) / max(n, 1), int(correct) / max(n, 1)
 
 
 def train(
@@ -138,9 +143,18 @@ def train(
     on_epoch: EpochCallback | None = None,
     data: TrainingData | None = None,
 ) -> TrainResult:
-    """Train ``cfg`` on the cache, writing everything into ``run_dir``."""
-    with torch_threads(cfg.threads or os.cpu_count() or 1):
-        return _train(cfg, cache_dir, run_dir, resume, on_step, on_epoch, data)
+    """Train ``cfg`` on the cache, writing everything into ``run_dir``.
+
+    ``cfg.device`` says where (``auto``: a GPU when there is one); ``cfg.threads`` how many CPU
+    cores the run may use (0: all), shared by PyTorch's threads and ``cfg.workers`` batch
+    workers (-1: chosen from the cores and the device, :func:`auto_workers`)."""
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    device = resolve_device(cfg.device)
+    cores = cfg.threads or os.cpu_count() or 1
+    workers = cfg.workers if cfg.workers >= 0 else auto_workers(cores, device.type != "cpu")
+    with torch_threads(cores):
+        return _train(cfg, cache_dir, run_dir, resume, on_step, on_epoch, data, device, workers)
 
 
 def _train(
@@ -151,11 +165,12 @@ def _train(
     on_step: StepCallback | None,
     on_epoch: EpochCallback | None,
     data: TrainingData | None,
+    device: torch.device,
+    workers: int,
 ) -> TrainResult:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     if data is None:
         data = load_training_data(
             str(cache_dir), cfg.data.train_split, cfg.data.val_split, cfg.data.val_from_train,
@@ -167,13 +182,27 @@ def _train(
         model = spec.build()
     except (TypeError, ValueError) as e:
         raise ConfigError(f"model {cfg.model.name!r} cannot be built from this config: {e}") from e
+    model.to(device)
+    on_cuda = device.type == "cuda"
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
-    )
-    layout = get_layout(data.layout)
-    steps_per_epoch = math.ceil(len(data.train) / cfg.optim.batch_size)
+        model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+        fused=True if on_cuda else None,  # one kernel for all parameters instead of dozens
+    )  # fmt: skip
+    segments = None
+    if cfg.augment.p_stream_segment > 0:
+        segments = stream_segment_pool(
+            data.train.arrays, data.train.targets, len(data.labels), data.layout,
+            cfg.augment.stream_segments_per_clip, cfg.seed,
+        )  # fmt: skip
+    recipe = BatchRecipe(
+        cfg.optim.batch_size, features.seq_len, data.layout, len(data.labels), cfg.augment,
+        cfg.optim.outlier_frac, cfg.seed,
+    )  # fmt: skip
+    batches = AugmentedBatches(data.train, recipe, segments)
+    steps_per_epoch = batches.steps_per_epoch()
     scheduler = _scheduler(cfg, optimizer, steps_per_epoch)
     ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
+    eval_model = spec.build().to(device).eval() if ema is not None else model
     history: list[EpochRecord] = []
     best = {"epoch": 0, "acc": -1.0, "loss": math.inf}
     start_epoch = 1
@@ -183,9 +212,10 @@ def _train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if ema is not None and state.get("ema") is not None:
-            ema.state = state["ema"]
-        rng.bit_generator.state = state["numpy_rng"]
+            ema.state = {k: v.to(device) for k, v in state["ema"].items()}
         torch.set_rng_state(state["torch_rng"])
+        if on_cuda and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         history = [EpochRecord(**r) for r in state["history"]]
         best = state["best"]
         start_epoch = history[-1].epoch + 1 if history else 1
@@ -194,95 +224,101 @@ def _train(
     _write_json(run_dir / "labels.json", data.labels)
     _write_json(run_dir / "file_to_label.json", data.file_to_label)
     meta = {"train_config": cfg.to_dict(), "n_train": len(data.train)}
-    segments = None
-    if cfg.augment.p_stream_segment > 0:
-        segments = stream_segment_pool(
-            data.train.arrays, data.train.targets, len(data.labels), data.layout,
-            cfg.augment.stream_segments_per_clip, cfg.seed,
-        )  # fmt: skip
+    where = device_label(device)
+    # val input never changes: prepared once, kept on the device
+    val_batches = None
+    if data.val is not None:
+        val_batches = [
+            (torch.from_numpy(x).to(device), torch.from_numpy(data.val.targets[idx]).to(device))
+            for x, idx in _eval_batches(data.val, features.seq_len, data.layout)
+        ]
+    bf16 = cfg.precision == "bf16" and on_cuda
+    # on a GPU every float() waits for the queued steps: the progress is read every few steps
+    report_every = 1 if device.type == "cpu" else 10
+    source = BatchSource(batches, workers, pin_memory=on_cuda)
+    best_weights: dict[str, torch.Tensor] | None = None  # not yet written to best.pt
+    last_write = time.perf_counter()
     t_start = time.perf_counter() - sum(r.seconds for r in history)
     stopped_early = False
-    for epoch in range(start_epoch, cfg.optim.epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        total_loss, total_correct, seen = 0.0, 0, 0
-        for step, idx in enumerate(iterate_batches(data.train, cfg.optim.batch_size, rng), 1):
-            y = data.train.targets[idx]
-            arrays = [data.train.arrays[i] for i in idx]
-            if segments is not None:
-                arrays = swap_in_segments(arrays, y, segments, cfg.augment.p_stream_segment, rng)
-            x = make_batch(arrays, features.seq_len, data.layout, cfg.augment, rng)
-            soft = np.eye(len(data.labels), dtype=np.float32)[y]
-            n_out = int(round(cfg.optim.outlier_frac * len(idx)))
-            if n_out:  # outlier exposure: made-up non-signs must get a flat distribution
-                made_up = make_outlier_batch(
-                    data.train, n_out, features.seq_len, layout, cfg.augment, rng
-                )
-                x = np.concatenate([x, made_up])
-                flat = np.full((n_out, len(data.labels)), 1 / len(data.labels), np.float32)
-                soft = np.concatenate([soft, flat])
-            if cfg.augment.p_mixup > 0 and rng.random() < cfg.augment.p_mixup and len(idx) > 1:
-                x, soft = mixup(x, soft, cfg.augment.mixup_alpha, rng)
-            logits = model(torch.from_numpy(x))
-            loss = _soft_cross_entropy(logits, torch.from_numpy(soft), cfg.optim.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            optimizer.step()
-            if cfg.schedule.name != "plateau":
-                scheduler.step()
+    try:
+        for epoch in range(start_epoch, cfg.optim.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            seen = 0
+            for step, batch in enumerate(source.epoch(epoch), 1):
+                batch = batch.to(device)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    logits = model(batch.x)
+                loss = _soft_cross_entropy(logits.float(), batch.soft, cfg.optim.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.optim.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+                optimizer.step()
+                if cfg.schedule.name != "plateau":
+                    scheduler.step()
+                if ema is not None:
+                    ema.update(model)
+                n = len(batch.y)
+                loss_sum += loss.detach() * n
+                correct += (logits[:n].argmax(1) == batch.y).sum()
+                seen += n
+                if on_step and (step % report_every == 0 or step == steps_per_epoch):
+                    on_step(epoch, step, steps_per_epoch, float(loss_sum) / seen,
+                            int(correct) / seen)  # fmt: skip
             if ema is not None:
-                ema.update(model)
-            total_loss += loss.item() * len(idx)
-            total_correct += int((logits[: len(idx)].argmax(1).numpy() == y).sum())
-            seen += len(idx)
-            if on_step:
-                on_step(epoch, step, steps_per_epoch, total_loss / seen, total_correct / seen)
-        eval_model = _with_weights(spec, ema.state) if ema is not None else model
-        val_loss = val_acc = None
-        if data.val is not None:
-            val_loss, val_acc = evaluate_arrays(
-                eval_model, _eval_batches(data.val, features.seq_len, data.layout),
-                data.val.targets, cfg.optim.label_smoothing,
+                eval_model.load_state_dict(ema.state)
+            val_loss = val_acc = None
+            if val_batches is not None:
+                val_loss, val_acc = evaluate_batches(
+                    eval_model, val_batches, cfg.optim.label_smoothing
+                )
+                if cfg.schedule.name == "plateau":
+                    scheduler.step(val_loss)
+            record = EpochRecord(
+                epoch, float(loss_sum) / seen, int(correct) / seen, val_loss, val_acc,
+                optimizer.param_groups[0]["lr"], time.perf_counter() - t0, where,
             )  # fmt: skip
-            if cfg.schedule.name == "plateau":
-                scheduler.step(val_loss)
-        record = EpochRecord(
-            epoch, total_loss / seen, total_correct / seen, val_loss, val_acc,
-            optimizer.param_groups[0]["lr"], time.perf_counter() - t0,
-        )  # fmt: skip
-        history.append(record)
-        improved = data.val is None or (val_acc, -val_loss) > (best["acc"], -best["loss"])
-        weights = eval_model.state_dict()
-        if improved:
-            best = {"epoch": epoch, "acc": val_acc if val_acc is not None else -1.0,
-                    "loss": val_loss if val_loss is not None else math.inf}  # fmt: skip
-            save_checkpoint(
-                run_dir / "best.pt", spec, weights, epoch=epoch, val_acc=val_acc, **meta
+            history.append(record)
+            improved = data.val is None or (val_acc, -val_loss) > (best["acc"], -best["loss"])
+            if improved:
+                best = {"epoch": epoch, "acc": val_acc if val_acc is not None else -1.0,
+                        "loss": val_loss if val_loss is not None else math.inf}  # fmt: skip
+                best_weights = _cpu_copy(eval_model.state_dict())
+            stopped_early = bool(
+                cfg.early_stopping
+                and data.val is not None
+                and epoch - best["epoch"] >= cfg.early_stopping
             )
-        train_state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "ema": ema.state if ema is not None else None,
-            "numpy_rng": rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "history": [asdict(r) for r in history],
-            "best": best,
-        }
-        save_checkpoint(run_dir / "last.pt", spec, weights, epoch=epoch, train_state=train_state,
-                        **meta)  # fmt: skip
-        _write_json(run_dir / "history.json", [asdict(r) for r in history])
-        if on_epoch:
-            on_epoch(record)
-        if (
-            cfg.early_stopping
-            and data.val is not None
-            and epoch - best["epoch"] >= cfg.early_stopping
-        ):
-            stopped_early = True
-            break
+            final = stopped_early or epoch == cfg.optim.epochs
+            if final or _checkpoint_due(cfg.checkpoint_every, epoch, last_write):
+                if best_weights is not None:
+                    best_acc = best["acc"] if data.val is not None else None
+                    save_checkpoint(run_dir / "best.pt", spec, best_weights, epoch=best["epoch"],
+                                    val_acc=best_acc, **meta)  # fmt: skip
+                    best_weights = None
+                train_state = {
+                    "model": _cpu_copy(model.state_dict()),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "ema": _cpu_copy(ema.state) if ema is not None else None,
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(device) if on_cuda else None,
+                    "history": [asdict(r) for r in history],
+                    "best": best,
+                }
+                save_checkpoint(run_dir / "last.pt", spec, _cpu_copy(eval_model.state_dict()),
+                                epoch=epoch, train_state=train_state, **meta)  # fmt: skip
+                last_write = time.perf_counter()
+            _write_json(run_dir / "history.json", [asdict(r) for r in history])
+            if on_epoch:
+                on_epoch(record)
+            if stopped_early:
+                break
+    finally:
+        source.close()
     plot_history(history, run_dir / "results.png")
     return TrainResult(
         run_dir=run_dir,
@@ -293,7 +329,19 @@ def _train(
         n_parameters=count_parameters(model),
         history=history,
         stopped_early=stopped_early,
+        device=where,
     )
+
+
+def _checkpoint_due(every: int, epoch: int, last_write: float) -> bool:
+    if every > 0:
+        return epoch % every == 0
+    return time.perf_counter() - last_write >= CHECKPOINT_SECONDS
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A snapshot on the CPU (a copy even on the CPU: the model goes on training)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def _eval_batches(samples, seq_len: int, layout: str, batch_size: int = 256):

@@ -25,6 +25,7 @@ from islr.errors import ConfigError, DatasetError
 from islr.export import export_segmenter
 from islr.features import prepare_model_input
 from islr.landmarks import LandmarkCache, atomic_write_bytes
+from islr.models.device import device_label, resolve_device
 from islr.models.segmenter import SegmenterConfig, SignSegmenter, shift_tags
 from islr.models.threads import torch_threads
 from islr.training.config import _build, _plain, apply_overrides
@@ -47,6 +48,7 @@ class SegmenterTrainConfig:
     tag_weights: tuple[float, float, float] = (1.0, 3.0, 1.0)  # O, B, I
     seed: int = 0
     threads: int = 1
+    device: str = "auto"  # auto (a GPU when there is one), cpu, cuda, cuda:N or mps
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))
@@ -108,6 +110,7 @@ def train_segmenter(
     on_step: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train, write the run folder (module doc), return its summary."""
+    device = resolve_device(cfg.device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = LandmarkCache(data)
@@ -117,19 +120,20 @@ def train_segmenter(
     atomic_write_bytes(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
     torch.manual_seed(cfg.seed)
     with torch_threads(cfg.threads):
-        model = SignSegmenter(cfg.model)
+        model = SignSegmenter(cfg.model).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1
         )
-        weights = torch.tensor(cfg.tag_weights, dtype=torch.float32)
+        weights = torch.tensor(cfg.tag_weights, dtype=torch.float32, device=device)
         history = []
         started = time.perf_counter()
         model.train()
         for step in range(cfg.steps):
             frames, tags = stream_batch(clips, cfg, cfg.seed * 1_000_003 + step)
-            target = shift_tags(torch.from_numpy(tags), cfg.model.lookahead, fill=IGNORE)
-            logits = model(torch.from_numpy(frames))
+            tags_t = torch.from_numpy(tags).to(device, non_blocking=True)
+            target = shift_tags(tags_t, cfg.model.lookahead, fill=IGNORE)
+            logits = model(torch.from_numpy(frames).to(device, non_blocking=True))
             loss = torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]),
                 target.reshape(-1),
@@ -141,10 +145,11 @@ def train_segmenter(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
-            history.append(round(loss.item(), 5))
-            if on_step is not None:
-                on_step(step + 1, history[-1])
-        model.eval()
+            history.append(loss.detach())
+            if on_step is not None and (device.type == "cpu" or (step + 1) % 25 == 0):
+                on_step(step + 1, float(history[-1]))
+        history = [round(float(v), 5) for v in torch.stack(history).cpu()]
+        model.eval().cpu()  # the ONNX export and the checkpoint are made from the CPU
     checkpoint = {"config": cfg.model.to_dict(), "state_dict": model.state_dict()}
     buf = _torch_bytes(checkpoint)
     atomic_write_bytes(out / "segmenter.pt", buf)
@@ -152,6 +157,7 @@ def train_segmenter(
     summary = {
         "steps": cfg.steps,
         "seconds": round(time.perf_counter() - started, 1),
+        "device": device_label(device),
         "clips": len(clips),
         "final_loss": float(np.mean(history[-50:])),
         "onnx": str(onnx_path),
