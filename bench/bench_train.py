@@ -18,6 +18,23 @@
 Prints parameter counts, checkpoint sizes, times and the ratios side by side; writes
 ``results.json`` into --out. Targets: val top-1 >= 98%, every perturbation within 3 points of clean,
 default training <= 180 s on the machine it runs on.
+
+With ``--device DEV`` (e.g. ``cuda``) it compares instead where training runs, each run an
+``islr train`` / ``islr cv`` process of its own, side by side in one run:
+
+    python bench/bench_train.py --device cuda [--recipes default,seed] [--epochs N]
+        [--cpu-epochs N] [--bf16] [--cv] [--cv-epochs N] [--cores 2,16] [--baseline REPO]
+
+* each recipe on the CPU and on DEV: seconds per epoch (median), total seconds, the ratio, and
+  val top-1 (default: the last epoch's model, trained on train only; seed: its own protocol, best
+  on val, here without early stopping so that every epoch is timed). ``--cpu-epochs`` cuts the
+  CPU runs short: their total is then the median epoch x the epochs (said so), their accuracy
+  not measured. ``--bf16`` adds DEV runs with bf16 autocast.
+* ``--cv``: ``islr cv`` 5 folds x 2 seeds on DEV (wall time, top-1 mean +- sd), against the
+  CPU's in ``--cv-cpu CV_JSON`` when given.
+* ``--cores 2,16``: CPU epochs with the process pinned to that many cores (threads = cores).
+* ``--baseline REPO``: the same CPU runs with the code of another checkout (e.g. main before
+  this change), for a before/after on the same machine in the same run.
 """
 
 from __future__ import annotations
@@ -88,9 +105,24 @@ def main() -> int:
                         help="override of the seed config, key.sub=value")  # fmt: skip
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="override of the default config, key.sub=value")  # fmt: skip
+    parser.add_argument("--device", help="compare training on the CPU and on this device")
+    parser.add_argument("--recipes", default="default,seed")
+    parser.add_argument("--epochs", type=int, help="epochs of every run (default: the recipe's)")
+    parser.add_argument("--cpu-epochs", type=int, help="cut the CPU runs to this many epochs")
+    parser.add_argument("--skip-cpu", action="store_true", help="device runs only")
+    parser.add_argument("--bf16", action="store_true", help="also bf16 autocast on the device")
+    parser.add_argument("--cv", action="store_true", help="islr cv 5 folds x 2 seeds on DEV")
+    parser.add_argument("--cv-epochs", type=int, help="epochs of each cv run")
+    parser.add_argument("--cv-cpu", type=Path, help="cv.json of the same cv on the CPU")
+    parser.add_argument("--cores", help="CPU core counts to pin CPU runs to, e.g. 2,16")
+    parser.add_argument("--cores-recipes", default="default", help="recipes for --cores")
+    parser.add_argument("--cores-epochs", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="another checkout's code, for before/after")
     args = parser.parse_args()
-    if not (args.data / "train").is_dir():
-        print(f"INCLUDE-50 JSON not found under {args.data} (needs train/ and val/)")
+    have_json = (args.data / "train").is_dir()
+    if not have_json and not (args.cache / "manifest.jsonl").is_file():
+        print(f"INCLUDE-50 JSON not found under {args.data} (needs train/ and val/), and no cache "
+              f"imported from it at {args.cache}")  # fmt: skip
         return 2
     import torch
 
@@ -100,10 +132,13 @@ def main() -> int:
     t0 = time.perf_counter()
     from islr.datasets.importers import import_include_splits
 
-    import_include_splits(args.data, args.cache)
+    if have_json:  # else a cache imported earlier (e.g. carried to a GPU machine without the JSON)
+        import_include_splits(args.data, args.cache)
     print(f"cache: {args.cache} ({time.perf_counter() - t0:.1f} s to import / check)")
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_start": load}}
+    if args.device:
+        return run_device_bench(args, results)
 
     if not args.skip_default:
         run_default(args, results)
@@ -197,6 +232,196 @@ def report(results: dict) -> None:
               f"time per epoch {d['seconds_per_epoch'] / s['seconds_per_epoch']:.3f}, "
               f"parameters {d['parameters'] / s['parameters']:.3f}, "
               f"checkpoint {d['checkpoint_mb'] / s['checkpoint_mb']:.3f}")  # fmt: skip
+
+
+# ---- --device: where training runs ----------------------------------------------------------
+
+
+def islr_process(argv: list[str], log: Path, code: Path = REPO, cpus: int | None = None) -> float:
+    """Run ``islr ARGV`` with the code of checkout ``code`` (pinned to ``cpus`` cores), its output
+    to ``log``; wall seconds."""
+    import subprocess
+
+    env = os.environ | {"PYTHONPATH": str(code), "PYTHONUNBUFFERED": "1"}
+    env["OMP_WAIT_POLICY"] = env.get("OMP_WAIT_POLICY", "PASSIVE")
+
+    def pin() -> None:
+        if cpus:
+            os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cpus])
+
+    cmd = [sys.executable, "-c", "from islr.cli import main; main()", *argv]
+    t0 = time.perf_counter()
+    with log.open("w") as f:
+        done = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT, preexec_fn=pin)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        tail = log.read_text()[-1500:]
+        raise RuntimeError(f"islr {' '.join(argv[:1])} failed ({done.returncode}):\n{tail}")
+    return wall
+
+
+def timed_train(
+    args: argparse.Namespace, recipe: str, device: str, epochs: int | None, name: str,
+    extra: list[str] = (), code: Path = REPO, cpus: int | None = None, new: bool = True,
+) -> dict:  # fmt: skip
+    """One ``islr train`` of ``recipe`` on the INCLUDE-50 cache: its times and val top-1.
+    ``new``: the code knows ``device`` (a baseline checkout may not)."""
+    import statistics
+
+    run_dir = args.out / name
+    sets = list(extra)
+    if recipe == "default":  # its protocol: no val seen, the last epoch is the model
+        sets.append("data.val_split=__none__")
+    else:  # the seed's: best on val; every epoch run, so that all are timed
+        sets.append("early_stopping=0")
+    if epochs:
+        sets.append(f"optim.epochs={epochs}")
+    if cpus:
+        sets.append(f"threads={cpus}")
+    if new:
+        sets.append(f"device={device}")
+    argv = ["train", "--data", str(args.cache), "--out", str(run_dir), "--config", recipe]
+    argv += [x for s in sets for x in ("--set", s)]
+    wall = islr_process(argv, args.out / f"{name}.log", code, cpus)
+    history = json.loads((run_dir / "history.json").read_text())
+    seconds = [r["seconds"] for r in history]
+    row = {
+        "recipe": recipe,
+        "device": history[-1].get("device", "cpu"),
+        "epochs": len(history),
+        "epoch_seconds": statistics.median(seconds[1:] or seconds),  # the first warms up
+        "loop_seconds": sum(seconds),
+        "wall_seconds": wall,
+        "top1": None,
+    }
+    if recipe == "default":
+        from islr.evaluation import evaluate_cache
+        from islr.inference import Engine
+
+        row["top1"] = evaluate_cache(Engine.load(run_dir / "best.pt"), args.cache, "val").top1
+    else:
+        row["top1"] = max((r["val_acc"] or 0.0) for r in history)
+    print(f"  {name:24s} {row['device']:28s} {row['epochs']:4d} epochs  "
+          f"{row['epoch_seconds']:7.2f} s/epoch  {row['wall_seconds']:7.1f} s wall  top-1 "
+          f"{row['top1']:.4f}", flush=True)  # fmt: skip
+    return row
+
+
+def _safely(results: dict, key: str, fn, *a, **kw):
+    try:
+        results[key] = fn(*a, **kw)
+    except Exception as e:  # one failed part must not cost the figures of the others
+        print(f"  {key}: FAILED: {e}", flush=True)
+        results[key] = {"error": str(e)}
+    return results[key]
+
+
+def run_device_bench(args: argparse.Namespace, results: dict) -> int:
+    """The ``--device`` comparison; the most wanted figures first, each saved as it comes."""
+    device = args.device
+    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    save = lambda: (args.out / "results.json").write_text(json.dumps(results, indent=1))  # noqa: E731
+    print(f"\n== each recipe on {device}, then on the CPU ({os.cpu_count()} cores) ==")
+    for recipe in recipes:
+        _safely(results, f"{recipe}-{device}", timed_train, args, recipe, device, args.epochs,
+                f"{recipe}-{device}")  # fmt: skip
+        save()
+    if args.cv:
+        _safely(results, "cv", run_cv_bench, args, device)
+        save()
+    for recipe in recipes if args.bf16 else []:
+        _safely(results, f"{recipe}-{device}-bf16", timed_train, args, recipe, device,
+                args.epochs, f"{recipe}-{device}-bf16", ["precision=bf16"])  # fmt: skip
+        save()
+    for recipe in [] if args.skip_cpu else recipes:
+        _safely(results, f"{recipe}-cpu", timed_train, args, recipe, "cpu",
+                args.cpu_epochs or args.epochs, f"{recipe}-cpu")  # fmt: skip
+        save()
+    if args.cores:
+        _safely(results, "cores", run_cores_bench, args)
+        save()
+    print(f"\n== summary: CPU ({os.cpu_count()} cores) vs {device} ==")
+    for recipe in recipes:
+        cpu, dev = results.get(f"{recipe}-cpu", {}), results.get(f"{recipe}-{device}", {})
+        bf16 = results.get(f"{recipe}-{device}-bf16", {})
+        if "top1" in dev and "top1" in bf16:
+            print(f"{recipe} on {device}: bf16 {bf16['epoch_seconds']:.2f} s/epoch, top-1 "
+                  f"{bf16['top1']:.4f}; fp32 {dev['epoch_seconds']:.2f} s/epoch, top-1 "
+                  f"{dev['top1']:.4f}")  # fmt: skip
+        if "top1" not in cpu or "top1" not in dev:
+            continue
+        full = dev["epochs"]
+        cpu_total = cpu["epoch_seconds"] * full if cpu["epochs"] < full else cpu["loop_seconds"]
+        how = f" (median epoch x {full}: {cpu['epochs']} run)" if cpu["epochs"] < full else ""
+        cpu_acc = f"{cpu['top1']:.4f}" if cpu["epochs"] >= full else "not measured"
+        print(f"{recipe}: per epoch {cpu['epoch_seconds']:.2f} s CPU, {dev['epoch_seconds']:.2f} s "
+              f"{device}: {cpu['epoch_seconds'] / dev['epoch_seconds']:.1f}x; total "
+              f"{cpu_total:.0f} s CPU{how}, {dev['loop_seconds']:.1f} s {device} "
+              f"({dev['wall_seconds']:.1f} s wall with start-up): "
+              f"{cpu_total / dev['loop_seconds']:.1f}x; val top-1 CPU {cpu_acc}, {device} "
+              f"{dev['top1']:.4f}", flush=True)  # fmt: skip
+    print(f"\nresults: {args.out / 'results.json'}")
+    return 0
+
+
+def run_cv_bench(args: argparse.Namespace, device: str) -> dict:
+    print(f"\n== islr cv, 5 folds x 2 seeds, default recipe, on {device} ==", flush=True)
+    out = args.out / f"cv-{device}"
+    argv = ["cv", "--data", str(args.cache), "--out", str(out), "--folds", "5", "--seeds", "0,1",
+            "--device", device]  # fmt: skip
+    if args.cv_epochs:
+        argv += ["--set", f"optim.epochs={args.cv_epochs}"]
+    wall = islr_process(argv, args.out / "cv.log")
+    summary = json.loads((out / "cv.json").read_text())["summary"]
+    row = {
+        "wall_seconds": wall,
+        "top1": summary["top1"],
+        "seconds_per_run": summary["seconds_per_run"],
+    }
+    print(f"cv on {device}: {wall:.0f} s wall for {summary['top1']['n']} runs; top-1 "
+          f"{100 * summary['top1']['mean']:.2f} +- {100 * summary['top1']['sd']:.2f}%", flush=True)  # fmt: skip
+    if args.cv_cpu and args.cv_cpu.is_file():
+        cpu = json.loads(args.cv_cpu.read_text())["summary"]["top1"]
+        gap = abs(cpu["mean"] - summary["top1"]["mean"])
+        print(f"cv on the CPU ({args.cv_cpu}): top-1 {100 * cpu['mean']:.2f} +- "
+              f"{100 * cpu['sd']:.2f}%; gap {100 * gap:.2f} points: "
+              f"{'within' if gap <= max(cpu['sd'], summary['top1']['sd']) else 'OUTSIDE'} one sd")  # fmt: skip
+        row["cpu_top1"] = cpu
+    return row
+
+
+def run_cores_bench(args: argparse.Namespace) -> dict:
+    counts = [int(c) for c in args.cores.split(",")]
+    counts = [c for c in counts if c <= len(os.sched_getaffinity(0))]
+    rows = {}
+    print(f"\n== CPU epochs pinned to {counts} cores ({args.cores_epochs} epochs each) ==",
+          flush=True)  # fmt: skip
+    for recipe in [r.strip() for r in args.cores_recipes.split(",") if r.strip()]:
+        codes = [("", REPO, True)] + (
+            [("-baseline", args.baseline, False)] if args.baseline else []
+        )
+        for tag, code, new in codes:
+            for c in counts:
+                name = f"{recipe}-cpu{c}{tag}"
+                rows[name] = _safely(rows, name, timed_train, args, recipe, "cpu",
+                                     args.cores_epochs, name, code=code, cpus=c, new=new)  # fmt: skip
+        for tag, _, _ in codes:
+            base = rows.get(f"{recipe}-cpu{counts[0]}{tag}", {})
+            for c in counts[1:]:
+                row = rows.get(f"{recipe}-cpu{c}{tag}", {})
+                if "epoch_seconds" in base and "epoch_seconds" in row:
+                    print(f"{recipe}{tag}: {c} cores vs {counts[0]}: "
+                          f"{base['epoch_seconds'] / row['epoch_seconds']:.2f}x per epoch, "
+                          f"{base['wall_seconds'] / row['wall_seconds']:.2f}x wall", flush=True)  # fmt: skip
+        if args.baseline:
+            for c in counts:
+                new_row = rows.get(f"{recipe}-cpu{c}", {})
+                old_row = rows.get(f"{recipe}-cpu{c}-baseline", {})
+                if "epoch_seconds" in new_row and "epoch_seconds" in old_row:
+                    print(f"{recipe} on {c} cores, this code vs baseline: "
+                          f"{old_row['epoch_seconds'] / new_row['epoch_seconds']:.2f}x per epoch, "
+                          f"{old_row['wall_seconds'] / new_row['wall_seconds']:.2f}x wall", flush=True)  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":
