@@ -235,3 +235,21 @@ def test_cuda_runs_are_reproducible(synth_cache, tmp_path):
     b = train(cfg, synth_cache, tmp_path / "b")
     np.testing.assert_allclose([r.train_loss for r in a.history],
                                [r.train_loss for r in b.history], rtol=1e-4)  # fmt: skip
+
+
+def test_engine_device(synth_cache, tmp_path):
+    from islr.errors import ModelError
+    from islr.inference import Engine
+
+    train(load_config(None, [*TINY, "optim.epochs=1"]), synth_cache, tmp_path)
+    from islr.landmarks import LandmarkCache
+
+    cache = LandmarkCache(synth_cache)
+    seqs = cache.load_many(cache.entries(split="val")[:4])
+    np.testing.assert_allclose(Engine.load(tmp_path, device="auto").predict_batch(seqs),
+                               Engine.load(tmp_path).predict_batch(seqs), atol=1e-3)  # fmt: skip
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="--device cpu"):
+            Engine.load(tmp_path, device="cuda")
+    with pytest.raises(ModelError, match="ONNX Runtime on the CPU"):
+        Engine.load("include50", device="cuda:0")

@@ -87,6 +87,9 @@ def export(
     data_splits: str = typer.Option(
         "train", "--data-splits", help="The splits of --data the model was trained on."
     ),
+    device: str = typer.Option(
+        "cpu", "--device", help="Where --data is embedded: cpu, auto, cuda, cuda:N or mps."
+    ),
 ) -> None:
     """Export a checkpoint to ONNX (opset 17, dynamic batch, input pipeline in the metadata;
     outputs "logits" and the sign embedding "embedding")."""
@@ -105,7 +108,7 @@ def export(
             from islr.inference.enroll import reference_from_cache
 
             splits = tuple(x.strip() for x in data_splits.split(",") if x.strip())
-            engine = Engine.load(run_dir, vocabulary=False)
+            engine = Engine.load(run_dir, vocabulary=False, device=device)
             reference = reference_from_cache(engine, data, splits)
         result = export_onnx(run_dir, out_path, int8=int8, reference=reference)
     meta = result.metadata

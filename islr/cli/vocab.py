@@ -39,6 +39,9 @@ def enroll(
         False, "--force", help="Add signs even when flagged as too close to another sign."
     ),
     threads: int = typer.Option(0, "--threads", help="Classifier threads (0 = default)."),
+    device: str = typer.Option(
+        "cpu", "--device", help="Where a .pt model runs: cpu, auto, cuda, cuda:N or mps."
+    ),
 ) -> None:
     """Add signs to a model from a few examples each, without retraining: from a landmark cache
     (--data) or from recordings of one sign (--label NAME FILES...). A sign that already exists
@@ -63,7 +66,7 @@ def enroll(
     if data is not None and inputs:
         raise fail("with --data, give no files (they would be ignored)")
     with user_errors():
-        engine = Engine.load(model, threads=threads or None)
+        engine = Engine.load(model, threads=threads or None, device=device)
         if data is not None:
             takes, sources = _takes_from_cache(engine, data, split, labels, shots, seed)
         else:

@@ -62,27 +62,33 @@ class _Backend(Protocol):
 class _TorchBackend:
     kind = "torch"
 
-    def __init__(self, path: Path, threads: int | None):
+    def __init__(self, path: Path, threads: int | None, device: str | None = "cpu"):
         if not path.exists():
             raise ModelError(f"{path}: no such checkpoint (train one with `islr train`)")
         torch = require(
             "torch", f"the PyTorch checkpoint {path}", "an exported .onnx model runs without it"
         )
         from islr.models import load_classifier  # (these import torch)
+        from islr.models.device import resolve_device
         from islr.models.threads import torch_threads
 
         self.torch, self.torch_threads = torch, torch_threads
         self.threads = threads  # set around each call: PyTorch's thread count is process-wide
-        self.model, self.spec = load_classifier(path)
+        self.device = resolve_device(device)
+        self.model, self.spec = load_classifier(path)  # loaded on the CPU, whatever wrote it
+        self.model.to(self.device)
+
+    def _input(self, batch: np.ndarray):
+        return self.torch.from_numpy(batch).to(self.device)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         with self.torch_threads(self.threads), self.torch.inference_mode():
-            return self.model(self.torch.from_numpy(batch)).numpy()
+            return self.model(self._input(batch)).cpu().numpy()
 
     def logits_and_embedding(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self.torch_threads(self.threads), self.torch.inference_mode():
-            logits, embedding = self.model.logits_and_embedding(self.torch.from_numpy(batch))
-            return logits.numpy(), embedding.numpy()
+            logits, embedding = self.model.logits_and_embedding(self._input(batch))
+            return logits.cpu().numpy(), embedding.cpu().numpy()
 
 
 class _OnnxBackend:
@@ -174,18 +180,30 @@ class Engine:
         self.stream = merged_stream(self.stream, segmenter)
 
     @classmethod
-    def load(cls, path: str | Path, threads: int | None = None, vocabulary: bool = True) -> Engine:
-        """A checkpoint (RUN_DIR or ``.pt``) runs in PyTorch; an ``.onnx`` file in ONNX Runtime;
-        a shipped model's name (``include50``) is its ``.onnx`` file. The vocabulary beside the
-        model (``X.vocab.json``, see :func:`~islr.vocabulary.vocabulary_path`), if any,
-        comes with it unless ``vocabulary`` is false."""
+    def load(
+        cls,
+        path: str | Path,
+        threads: int | None = None,
+        vocabulary: bool = True,
+        device: str | None = "cpu",
+    ) -> Engine:
+        """A checkpoint (RUN_DIR or ``.pt``) runs in PyTorch on ``device`` (``auto``, ``cpu``,
+        ``cuda[:N]``, ``mps``); an ``.onnx`` file in ONNX Runtime, on the CPU; a shipped model's
+        name (``include50``) is its ``.onnx`` file. The vocabulary beside the model
+        (``X.vocab.json``, see :func:`~islr.vocabulary.vocabulary_path`), if any, comes
+        with it unless ``vocabulary`` is false."""
         ref, path = path, resolve_model(path)
+        if path.suffix.lower() == ".onnx" and (device or "cpu") not in ("cpu", "auto"):
+            raise ModelError(
+                f"{path}: an ONNX model runs in ONNX Runtime on the CPU; --device {device} "
+                "needs a .pt checkpoint"
+            )
         if path.suffix.lower() == ".onnx":
             if not path.is_file():
                 raise ModelError(f"{path}: no such ONNX model (make one with `islr export`)")
             engine = cls.from_onnx_bytes(path.read_bytes(), threads, source=str(path))
         else:
-            backend = _TorchBackend(path, threads)
+            backend = _TorchBackend(path, threads, device)
             dim = embedding_dim_of(backend.model, backend.spec)
             meta = model_metadata(backend.spec, embedding_dim=dim)
             engine = cls(backend, meta, str(path), embedding_reference(backend.spec))
