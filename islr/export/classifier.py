@@ -40,8 +40,9 @@ def embedding_dim_of(model: Any, spec: Any) -> int:
     """The size of a model's embedding (one forward pass on a blank input)."""
     import torch
 
+    device = next(model.parameters()).device
     with torch.no_grad():
-        blank = torch.zeros(1, spec.features.seq_len, model.n_points, spec.n_coords)
+        blank = torch.zeros(1, spec.features.seq_len, model.n_points, spec.n_coords, device=device)
         return int(model.embed(blank).shape[1])
 
 
