@@ -117,6 +117,7 @@ def main() -> int:
     parser.add_argument("--cores", help="CPU core counts to pin CPU runs to, e.g. 2,16")
     parser.add_argument("--cores-recipes", default="default", help="recipes for --cores")
     parser.add_argument("--cores-epochs", type=int, default=3)
+    parser.add_argument("--cores-repeats", type=int, default=1, help="runs of each, alternating")
     parser.add_argument("--baseline", type=Path, help="another checkout's code, for before/after")
     args = parser.parse_args()
     have_json = (args.data / "train").is_dir()
@@ -391,36 +392,43 @@ def run_cv_bench(args: argparse.Namespace, device: str) -> dict:
 
 
 def run_cores_bench(args: argparse.Namespace) -> dict:
+    """CPU runs pinned to each core count, this code (and ``--baseline``'s) in alternating order,
+    ``--cores-repeats`` times; each figure is the fastest repeat (a shared machine only ever
+    slows a run down)."""
     counts = [int(c) for c in args.cores.split(",")]
     counts = [c for c in counts if c <= len(os.sched_getaffinity(0))]
-    rows = {}
-    print(f"\n== CPU epochs pinned to {counts} cores ({args.cores_epochs} epochs each) ==",
-          flush=True)  # fmt: skip
+    rows: dict = {}
+    print(f"\n== CPU epochs pinned to {counts} cores ({args.cores_epochs} epochs each, "
+          f"{args.cores_repeats} repeats) ==", flush=True)  # fmt: skip
+    codes = [("", REPO, True)] + ([("-baseline", args.baseline, False)] if args.baseline else [])
     for recipe in [r.strip() for r in args.cores_recipes.split(",") if r.strip()]:
-        codes = [("", REPO, True)] + (
-            [("-baseline", args.baseline, False)] if args.baseline else []
-        )
-        for tag, code, new in codes:
-            for c in counts:
-                name = f"{recipe}-cpu{c}{tag}"
-                rows[name] = _safely(rows, name, timed_train, args, recipe, "cpu",
-                                     args.cores_epochs, name, code=code, cpus=c, new=new)  # fmt: skip
+        for r in range(args.cores_repeats):
+            for tag, code, new in codes if r % 2 == 0 else codes[::-1]:
+                for c in counts:
+                    name = f"{recipe}-cpu{c}{tag}-r{r}"
+                    _safely(rows, name, timed_train, args, recipe, "cpu", args.cores_epochs, name,
+                            code=code, cpus=c, new=new)  # fmt: skip
+
+        def best(c: int, tag: str, key: str, recipe: str = recipe) -> float | None:
+            runs = [rows.get(f"{recipe}-cpu{c}{tag}-r{r}", {}) for r in range(args.cores_repeats)]
+            values = [run[key] for run in runs if key in run]
+            return min(values) if values else None
+
+        def ratio(slow: tuple[int, str], fast: tuple[int, str]) -> str:
+            parts = []
+            for key, what in (("epoch_seconds", "per epoch"), ("wall_seconds", "wall")):
+                a, b = best(*slow, key), best(*fast, key)
+                parts.append(f"{a / b:.2f}x {what} ({a:.2f} vs {b:.2f} s)" if a and b else "n/a")
+            return ", ".join(parts)
+
         for tag, _, _ in codes:
-            base = rows.get(f"{recipe}-cpu{counts[0]}{tag}", {})
             for c in counts[1:]:
-                row = rows.get(f"{recipe}-cpu{c}{tag}", {})
-                if "epoch_seconds" in base and "epoch_seconds" in row:
-                    print(f"{recipe}{tag}: {c} cores vs {counts[0]}: "
-                          f"{base['epoch_seconds'] / row['epoch_seconds']:.2f}x per epoch, "
-                          f"{base['wall_seconds'] / row['wall_seconds']:.2f}x wall", flush=True)  # fmt: skip
+                print(f"{recipe}{tag}: {c} cores vs {counts[0]}: "
+                      f"{ratio((counts[0], tag), (c, tag))}", flush=True)  # fmt: skip
         if args.baseline:
             for c in counts:
-                new_row = rows.get(f"{recipe}-cpu{c}", {})
-                old_row = rows.get(f"{recipe}-cpu{c}-baseline", {})
-                if "epoch_seconds" in new_row and "epoch_seconds" in old_row:
-                    print(f"{recipe} on {c} cores, this code vs baseline: "
-                          f"{old_row['epoch_seconds'] / new_row['epoch_seconds']:.2f}x per epoch, "
-                          f"{old_row['wall_seconds'] / new_row['wall_seconds']:.2f}x wall", flush=True)  # fmt: skip
+                print(f"{recipe} on {c} cores, this code vs baseline: "
+                      f"{ratio((c, '-baseline'), (c, ''))}", flush=True)  # fmt: skip
     return rows
 
 

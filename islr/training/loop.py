@@ -146,8 +146,8 @@ def train(
     """Train ``cfg`` on the cache, writing everything into ``run_dir``.
 
     ``cfg.device`` says where (``auto``: a GPU when there is one); ``cfg.threads`` how many CPU
-    cores the run may use (0: all), shared by PyTorch's threads and ``cfg.workers`` batch
-    workers (-1: chosen from the cores and the device, :func:`auto_workers`)."""
+    cores the run may use (0: all): PyTorch's threads, and what ``cfg.workers`` batch workers
+    are sized by when it is -1 (:func:`auto_workers`)."""
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
     device = resolve_device(cfg.device)
