@@ -137,6 +137,8 @@ def main() -> int:
         import_include_splits(args.data, args.cache)
     print(f"cache: {args.cache} ({time.perf_counter() - t0:.1f} s to import / check)")
     args.out.mkdir(parents=True, exist_ok=True)
+    args.out, args.cache = args.out.resolve(), args.cache.resolve()  # runs start elsewhere
+    args.baseline = args.baseline.resolve() if args.baseline else None
     results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_start": load}}
     if args.device:
         return run_device_bench(args, results)
@@ -252,8 +254,9 @@ def islr_process(argv: list[str], log: Path, code: Path = REPO, cpus: int | None
 
     cmd = [sys.executable, "-c", "from islr.cli import main; main()", *argv]
     t0 = time.perf_counter()
-    with log.open("w") as f:
-        done = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT, preexec_fn=pin)
+    with log.open("w") as f:  # run in the checkout: `python -c` puts the working folder first
+        done = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT, preexec_fn=pin,
+                              cwd=code)  # fmt: skip
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         tail = log.read_text()[-1500:]
