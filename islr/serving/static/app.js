@@ -1,22 +1,13 @@
 // The live page: webcam or a video file -> MediaPipe Holistic (in the browser) -> landmarks in the
 // model's layout -> classifier (onnxruntime-web in the browser, or the server over a WebSocket)
 // -> top-3 signs and a running transcript. All files come from this server (static/vendor/).
-import {
-  LearnedSegmenter,
-  StreamSegmenter,
-  aspectCorrected,
-  frameFromResults,
-  frameSummary,
-  layoutInfo,
-  modelInput,
-  rowMap,
-  scoreWithVocabulary,
-  segmenterInput,
-  streamConfig,
-  streamEvent,
-  topK,
-} from "./pipeline.js";
-import { Enrolment } from "./enrol.js";
+// Everything the page holds lives in one LivePage object; `page.state` is its readable part
+// (window.islrState, for tests and the console).
+import { aspectCorrected, frameFromResults, layoutInfo, modelInput } from "./model_input.js";
+import { StreamSegmenter, streamConfig, topLabels } from "./streaming.js";
+import { SegmenterModel } from "./segmenter.js";
+import { scoreWithVocabulary } from "./vocabulary.js";
+import { Enrolment } from "./enrol_panel.js";
 
 const TOP_K = 3; // of a whole video file
 const MAX_SAMPLES = 200; // timing samples kept for the figures
@@ -24,79 +15,7 @@ const MAX_SAMPLES = 200; // timing samples kept for the figures
 // using the same clock for files keeps the landmark smoothing (time-based) identical.
 const FILE_FRAME_MS = 1000 / 30;
 
-const params = new URLSearchParams(location.search);
-const options = {
-  infer: params.get("infer") || "auto", // auto | browser | server
-  mpCpu: params.get("mpcpu") || "auto", // auto | 1 | 0
-  // overrides the served stream threshold (the server path sends it in WS /v1/stream's start)
-  threshold: params.has("threshold") ? Number(params.get("threshold")) : null,
-  camera: params.get("camera") !== "0",
-};
-
 const $ = (id) => document.getElementById(id);
-const video = $("video");
-const overlay = $("overlay");
-const ctx = overlay.getContext("2d");
-
-// Everything the page knows, readable from tests and the console.
-const state = {
-  phase: "loading", // loading | ready | error
-  error: null,
-  options,
-  inferMode: null, // browser | server
-  mpCpuInference: null,
-  webglRenderer: null,
-  model: null,
-  source: null, // webcam | file | null
-  frames: 0,
-  framesWithPose: 0,
-  framesWithHands: 0,
-  framesDrawn: 0,
-  predictions: 0,
-  top: [],
-  transcript: [], // {type: "sign", label, prob, start, end} or {type: "unknown", start, end, top}
-  segment: "no sign",
-  activity: "resting", // resting | signing
-  stream: null, // the segmenter's settings in use (from GET /v1/model)
-  segmenterKind: null, // learned | heuristic: which segments the in-browser path
-  framesTagged: 0, // frames the learned segmenter tagged
-  holisticMs: [],
-  modelMs: [],
-  delaysMs: [],
-  firstPredictionAt: null,
-  file: null,
-  lastInput: null,
-  lastLogits: null,
-};
-window.islrState = state;
-
-let holistic = null;
-let latestResults = null;
-let meta = null;
-let info = null;
-let classifier = null;
-let server = null;
-let segmenter = null; // in-browser path; its settings come from GET /v1/model
-let tagger = null; // the learned segmenter's model (BrowserTagger), when the server has one
-let cameraStream = null;
-let loopToken = 0;
-let enrolment = null; // the "Add a sign" panel
-let vocabulary = null; // GET /v1/vocabulary: the added signs the in-browser classifier scores
-
-// ---------------------------------------------------------------------------------------- UI
-
-function setStatus(text, isError = false) {
-  const el = $("status");
-  el.textContent = text;
-  el.classList.toggle("error", isError);
-}
-
-function fail(message) {
-  state.phase = "error";
-  state.error = message;
-  setStatus(message, true);
-  $("stage-note").textContent = "";
-}
 
 function pushSample(list, value) {
   list.push(value);
@@ -105,106 +24,63 @@ function pushSample(list, value) {
 
 const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const fmt = (v, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : "–");
-
-function showTop(top) {
-  state.top = top;
-  const list = $("top");
-  list.replaceChildren(
-    ...top.map(({ label, prob }) => {
-      const li = document.createElement("li");
-      const bar = document.createElement("div");
-      bar.className = "bar";
-      bar.style.width = `${Math.round(prob * 100)}%`;
-      const name = document.createElement("span");
-      name.textContent = label;
-      const pct = document.createElement("span");
-      pct.textContent = `${Math.round(prob * 100)}%`;
-      li.append(bar, name, pct);
-      return li;
-    }),
-  );
-}
-
-function showSegment(text) {
-  state.segment = text;
-  $("segment-state").textContent = text;
-}
-
-function showActivity(activity) {
-  state.activity = activity;
-  const el = $("activity");
-  el.textContent = activity;
-  el.classList.toggle("signing", activity === "signing");
-}
-
 const guesses = (top) => top.map((t) => `${t.label} ${Math.round(t.prob * 100)}%`).join(", ");
+const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
 
-/** One word per sign; a greyed "?" for a segment that is not a known sign (title: the guesses). */
-function addToTranscript(entry) {
-  state.transcript.push(entry);
-  const el = $("transcript");
-  if (state.transcript.length === 1) el.replaceChildren();
-  el.classList.remove("muted");
-  const word = document.createElement("span");
-  if (entry.type === "sign") {
-    word.className = "word";
-    word.textContent = entry.label;
-    word.title = `${Math.round(entry.prob * 100)}% (${entry.start.toFixed(1)}–${entry.end.toFixed(1)} s)`;
-  } else {
-    word.className = "word unknown";
-    word.textContent = "?";
-    word.title = `not a known sign; best guesses: ${guesses(entry.top)}`;
-  }
-  el.append(word);
+function normaliseTop(top) {
+  return top.map((t) => (Array.isArray(t) ? { label: t[0], prob: t[1] } : { label: t.label, prob: t.prob }));
 }
 
-/** A segmentation event, from the server or the in-browser segmenter (the same events). */
-function showEvent(event) {
-  enrolment?.onEvent(event);
-  if (event.type === "partial") {
-    showActivity("signing");
-    showSegment("signing…");
-  } else if (event.type === "sign") {
-    showActivity("resting");
-    addToTranscript({ type: "sign", label: event.label, prob: event.prob, start: event.start, end: event.end });
-    showSegment(`sign: ${event.label}`);
-  } else if (event.type === "unknown") {
-    showActivity("resting");
-    addToTranscript({ type: "unknown", start: event.start, end: event.end, top: event.top });
-    showSegment(`not a known sign (${guesses(event.top.slice(0, 1))})`);
-  } else if (event.type === "rest") {
-    showActivity("resting");
-  }
+function once(target, event) {
+  return new Promise((resolve, reject) => {
+    target.addEventListener(event, resolve, { once: true });
+    target.addEventListener("error", () => reject(new Error("the browser cannot decode this video")), { once: true });
+  });
 }
 
-let lastStatsUpdate = 0;
-let fpsWindow = [];
-function updateStats(now) {
-  fpsWindow.push(now);
-  while (fpsWindow.length && now - fpsWindow[0] > 2000) fpsWindow.shift();
-  if (now - lastStatsUpdate < 250) return;
-  lastStatsUpdate = now;
-  state.fps = fpsWindow.length > 1 ? (1000 * (fpsWindow.length - 1)) / (now - fpsWindow[0]) : 0;
-  const rows = [
-    ["source", state.source ?? "–"],
-    ["classifier", state.inferMode === "browser" ? "in browser (onnxruntime-web, wasm)" : "server (WebSocket)"],
-    ["MediaPipe", state.mpCpuInference ? "CPU inference" : "GPU (WebGL) inference"],
-    ["model", meta ? `${meta.model ?? "?"} · ${meta.labels.length} signs · ${info.name}` : "–"],
-    ["landmark fps", fmt(state.fps)],
-    ["frames", `${state.frames} (hands in ${state.framesWithHands})`],
-    ["Holistic ms/frame", fmt(mean(state.holisticMs))],
-    ["model ms", fmt(mean(state.modelMs), 2)],
-    ["frame → prediction ms", fmt(mean(state.delaysMs))],
-  ];
-  $("stats").replaceChildren(
-    ...rows.flatMap(([k, v]) => {
-      const dt = document.createElement("dt");
-      dt.textContent = k;
-      const dd = document.createElement("dd");
-      dd.textContent = v;
-      return [dt, dd];
-    }),
-  );
+/** The page's options from its query string. */
+function pageOptions(search) {
+  const params = new URLSearchParams(search);
+  return {
+    infer: params.get("infer") || "auto", // auto | browser | server
+    mpCpu: params.get("mpcpu") || "auto", // auto | 1 | 0
+    // overrides the served stream threshold (the server path sends it in WS /v1/stream's start)
+    threshold: params.has("threshold") ? Number(params.get("threshold")) : null,
+    camera: params.get("camera") !== "0",
+  };
+}
+
+/** What the page shows and tests read (window.islrState). */
+function initialState(options) {
+  return {
+    phase: "loading", // loading | ready | error
+    error: null,
+    options,
+    inferMode: null, // browser | server
+    mpCpuInference: null,
+    webglRenderer: null,
+    model: null,
+    source: null, // webcam | file | null
+    frames: 0,
+    framesWithPose: 0,
+    framesWithHands: 0,
+    framesDrawn: 0,
+    predictions: 0,
+    top: [],
+    transcript: [], // {type: "sign", label, prob, start, end} or {type: "unknown", start, end, top}
+    segment: "no sign",
+    activity: "resting", // resting | signing
+    stream: null, // the segmenter's settings in use (from GET /v1/model)
+    segmenterKind: null, // learned | heuristic: which segments the in-browser path
+    framesTagged: 0, // frames the learned segmenter tagged
+    holisticMs: [],
+    modelMs: [],
+    delaysMs: [],
+    firstPredictionAt: null,
+    file: null,
+    lastInput: null,
+    lastLogits: null,
+  };
 }
 
 // ------------------------------------------------------------------------------- drawing
@@ -212,10 +88,12 @@ function updateStats(now) {
 const COLORS = { pose: "#be4bdb", left_hand: "#fd7e14", right_hand: "#228be6", face: "#2f9e44" };
 const UPPER_BODY = (a, b) => a < 23 && b < 23; // legs are rarely in frame when signing
 
-function drawSkeleton(results, width, height) {
-  if (overlay.width !== width || overlay.height !== height) {
-    overlay.width = width;
-    overlay.height = height;
+/** The skeleton of one Holistic result on `canvas`; true when something was drawn. */
+function drawSkeleton(canvas, results, info, width, height) {
+  const ctx = canvas.getContext("2d");
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
   }
   ctx.clearRect(0, 0, width, height);
   const line = Math.max(2, width / 320);
@@ -257,62 +135,14 @@ function drawSkeleton(results, width, height) {
     dots(landmarks, landmarks.map((_, i) => i), COLORS[hand], line * 1.2);
     drew = true;
   }
-  if (drew) state.framesDrawn += 1;
+  return drew;
 }
 
 // ---------------------------------------------------------------------------- classifiers
 
-/**
- * The learned sign segmenter (GET /v1/segmenter.onnx) in onnxruntime-web: the last `window` frames
- * -> the O/B/I probabilities of the frame `lookahead` back (as islr.inference.segmenter).
- */
-class BrowserTagger {
-  static async create(spec) {
-    const ort = window.ort;
-    const response = await fetch(new URL(spec.url.replace(/^\//, ""), document.baseURI));
-    if (!response.ok) throw new Error(`GET ${spec.url}: HTTP ${response.status}`);
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
-    return new BrowserTagger(ort, session, spec);
-  }
-
-  constructor(ort, session, spec) {
-    this.ort = ort;
-    this.session = session;
-    this.spec = spec;
-    this.rows = rowMap(info, layoutInfo(spec.layout)); // the page's frames -> its points
-    this.tag = (frames) => this.run(frames);
-  }
-
-  async run(frames) {
-    const { n_coords: nCoords, input, output } = this.spec;
-    const data = segmenterInput(frames, this.rows, meta.n_coords, nCoords);
-    const tensor = new this.ort.Tensor("float32", data, [1, frames.length, this.rows.length, nCoords]);
-    const out = (await this.session.run({ [input]: tensor }))[output].data;
-    state.framesTagged += 1;
-    return Array.from(out.subarray(out.length - 3));
-  }
-}
-
-/**
- * The in-browser path's segmenter: the learned one when the served settings choose it and the
- * server serves it, else the heuristic (with ?infer=server the server segments).
- */
-async function setUpSegmenter() {
-  const spec = meta.segmenter;
-  if (state.inferMode === "browser" && state.stream.segmenter === "learned" && spec) {
-    tagger = await BrowserTagger.create(spec);
-    state.segmenterKind = "learned";
-    return new LearnedSegmenter(state.stream, spec.window, spec.lookahead);
-  }
-  tagger = null;
-  state.segmenterKind = "heuristic";
-  return new StreamSegmenter(state.stream);
-}
-
 /** The exported ONNX model run by onnxruntime-web (wasm backend, files served from vendor/). */
 class BrowserClassifier {
-  static async create(url) {
+  static async create(url, meta, info) {
     const ort = window.ort;
     if (!ort) throw new Error("onnxruntime-web did not load (static/vendor/ort missing: run `make web`)");
     ort.env.wasm.wasmPaths = new URL("static/vendor/ort/", document.baseURI).href;
@@ -323,40 +153,41 @@ class BrowserClassifier {
     if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
     const bytes = new Uint8Array(await response.arrayBuffer());
     const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
-    return new BrowserClassifier(ort, session);
+    return new BrowserClassifier(ort, session, meta, info);
   }
 
-  constructor(ort, session) {
+  constructor(ort, session, meta, info) {
     this.ort = ort;
     this.session = session;
+    this.meta = meta;
+    this.info = info;
     this.inputName = session.inputNames.includes("landmarks") ? "landmarks" : session.inputNames[0];
     this.outputName = session.outputNames.includes("logits") ? "logits" : session.outputNames[0];
     // the second output of models exported with one: scores the signs added on the page
     this.embeddingName = session.outputNames.includes("embedding") ? "embedding" : null;
+    this.vocabulary = null; // GET /v1/vocabulary: the added signs scored (useVocabulary)
   }
 
-  /** frames: model-layout, aspect-corrected Float32Arrays -> {probs, labels, logits, ms}: the
-   * probabilities over the known signs and the added ones (scoreWithVocabulary). */
+  /** frames: model-layout, aspect-corrected Float32Arrays -> {probs, labels, nKnown, logits,
+   * input, ms}: the probabilities over the known signs and the added ones (scoreWithVocabulary). */
   async classify(frames) {
-    const nCoords = meta.n_coords;
-    const input = modelInput(frames, meta.seq_len, info.nPoints * nCoords);
-    const tensor = new this.ort.Tensor("float32", input, [1, meta.seq_len, info.nPoints, nCoords]);
+    const { seq_len: seqLen, n_coords: nCoords } = this.meta;
+    const input = modelInput(frames, seqLen, this.info.nPoints * nCoords);
+    const tensor = new this.ort.Tensor("float32", input, [1, seqLen, this.info.nPoints, nCoords]);
     const t0 = performance.now();
     const out = await this.session.run({ [this.inputName]: tensor });
     const ms = performance.now() - t0;
     const logits = Array.from(out[this.outputName].data);
     const embedding = this.embeddingName ? Array.from(out[this.embeddingName].data) : null;
-    state.lastInput = Array.from(input);
-    state.lastLogits = logits;
-    pushSample(state.modelMs, ms);
-    const { labels, probs } = scoreWithVocabulary(logits, embedding, meta.labels.slice(0, logits.length), vocabulary);
-    return { probs, labels, logits, ms, nKnown: logits.length };
+    const known = this.meta.labels.slice(0, logits.length);
+    const { labels, probs } = scoreWithVocabulary(logits, embedding, known, this.vocabulary);
+    return { probs, labels, nKnown: logits.length, logits, input, ms };
   }
 }
 
 /** The server's classifier and segmenter, over WS /v1/stream (one JSON frame per message). */
 class ServerStream {
-  static async open() {
+  static async open(threshold, onEvent, onClose) {
     const url = new URL("v1/stream", document.baseURI);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(url);
@@ -364,27 +195,26 @@ class ServerStream {
       ws.onopen = resolve;
       ws.onerror = () => reject(new Error(`cannot open the WebSocket ${url}`));
     });
-    if (options.threshold !== null) ws.send(JSON.stringify({ start: { threshold: options.threshold } }));
-    return new ServerStream(ws);
+    if (threshold !== null) ws.send(JSON.stringify({ start: { threshold } }));
+    return new ServerStream(ws, onEvent, onClose);
   }
 
-  constructor(ws) {
+  /** onEvent(event, sentAt): each server event with the send time of the latest frame. */
+  constructor(ws, onEvent, onClose) {
     this.ws = ws;
     this.sentAt = [];
-    ws.onmessage = (message) => this.onEvent(JSON.parse(message.data));
-    ws.onclose = () => {
-      if (state.phase !== "error") setStatus("The server closed the stream; reload the page.", true);
-    };
+    ws.onmessage = (message) => onEvent(JSON.parse(message.data), this.sentAt[this.sentAt.length - 1]);
+    ws.onclose = onClose;
   }
 
-  /** One raw frame (model layout, MediaPipe's coordinates) of a width x height image at t s. */
-  send(frame, t, t0, width, height) {
+  /** One raw frame as points (pointsOf) of a width x height image at t s, sent at t0. */
+  send(points, t, t0, width, height) {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.sentAt.push(t0);
     if (this.sentAt.length > 64) this.sentAt.shift();
     // As POST /v1/predict: raw coordinates and the image size; the server does the aspect step.
     // t: the server's segmenter is time-based; without it the server would assume 30 fps.
-    this.ws.send(JSON.stringify({ frame: pointsOf(frame), t, image_width: width, image_height: height }));
+    this.ws.send(JSON.stringify({ frame: points, t, image_width: width, image_height: height }));
   }
 
   reset() {
@@ -395,289 +225,6 @@ class ServerStream {
   flush() {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ flush: true }));
   }
-
-  onEvent(event) {
-    const now = performance.now();
-    if (event.top) {
-      if (this.sentAt.length) pushSample(state.delaysMs, now - this.sentAt[this.sentAt.length - 1]);
-      onPrediction(normaliseTop(event.top), now);
-    }
-    if (event.type === "error") setStatus(`server: ${event.message ?? event.detail ?? "error"}`, true);
-    else showEvent(event);
-  }
-}
-
-/** Float32Array frame -> [[x, y, z] or null per point], the JSON the server takes. */
-function pointsOf(frame) {
-  const n = meta.n_coords;
-  const points = [];
-  for (let i = 0; i < info.nPoints; i++) {
-    const p = Array.from(frame.subarray(i * n, (i + 1) * n));
-    points.push(Number.isNaN(p[0]) ? null : p);
-  }
-  return points;
-}
-
-function normaliseTop(top) {
-  return top.map((t) => (Array.isArray(t) ? { label: t[0], prob: t[1] } : { label: t.label, prob: t.prob }));
-}
-
-function onPrediction(top, now) {
-  state.predictions += 1;
-  if (state.firstPredictionAt === null) state.firstPredictionAt = now;
-  showTop(top);
-}
-
-// ------------------------------------------------------------------------------ the pipeline
-
-/** One Holistic result: draw it, turn it into a model-layout frame, stream it to a classifier. */
-async function handleResults(results, frameInfo) {
-  const { t, t0, width, height } = frameInfo;
-  state.frames += 1;
-  if (results.poseLandmarks) state.framesWithPose += 1;
-  if (results.leftHandLandmarks || results.rightHandLandmarks) state.framesWithHands += 1;
-  drawSkeleton(results, width, height);
-
-  const raw = frameFromResults(results, info, meta.n_coords);
-  const frame = aspectCorrected(raw, meta.n_coords, width, height);
-  enrolment?.onFrame(raw, t, width, height, Boolean(results.leftHandLandmarks || results.rightHandLandmarks));
-  if (state.source === "file" && state.file) {
-    state.file.frames.push(Array.from(raw));
-    state.file.times.push(t);
-    state.file.modelFrames.push(frame);
-  }
-
-  if (state.inferMode === "server") {
-    server.send(raw, t, t0, width, height);
-  } else {
-    const action = await segmenter.push(frame, frameSummary(frame, info, meta.n_coords), t, tagger?.tag);
-    await runAction(action, t0);
-  }
-  updateStats(performance.now());
-}
-
-/** A segmenter action -> classify its frames -> the same event the server would send. */
-async function runAction(action, t0) {
-  if (!action) return;
-  let probs = null;
-  let labels = meta.labels;
-  let nKnown;
-  if (action.kind !== "rest") {
-    ({ probs, labels, nKnown } = await classifier.classify(action.frames));
-    const now = performance.now();
-    if (t0 !== undefined) pushSample(state.delaysMs, now - t0);
-    onPrediction(topK(probs, labels, state.stream.top_k), now);
-  }
-  showEvent(streamEvent(action, probs, labels, state.stream, nKnown));
-}
-
-/** Holistic on one image; `timestampMs` pins MediaPipe's clock (files), else it uses real time. */
-async function sendToHolistic(image, timestampMs) {
-  const t0 = performance.now();
-  latestResults = null;
-  // The public send() always stamps frames with performance.now(); the solution's inner runner
-  // takes an explicit timestamp (ms). Version pinned in web/package.json, so this stays valid.
-  const inner = holistic.h;
-  if (timestampMs !== undefined && inner && typeof inner.send === "function") {
-    await inner.send({ image }, timestampMs);
-  } else {
-    await holistic.send({ image });
-  }
-  pushSample(state.holisticMs, performance.now() - t0);
-  return latestResults;
-}
-
-const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
-
-async function cameraLoop(token) {
-  let lastTime = -1;
-  while (token === loopToken) {
-    if (video.readyState >= 2 && video.currentTime !== lastTime) {
-      lastTime = video.currentTime;
-      const t0 = performance.now();
-      const results = await sendToHolistic(video);
-      if (token !== loopToken) break;
-      if (results) {
-        await handleResults(results, { t: t0 / 1000, t0, width: video.videoWidth, height: video.videoHeight });
-      }
-    }
-    // Holistic runs synchronously and its promise settles in microtasks: without this the loop
-    // would never give the page a task turn (no painting, no input, no events).
-    await nextFrame();
-  }
-}
-
-async function startCamera() {
-  if (!navigator.mediaDevices?.getUserMedia) {
-    $("stage-note").textContent = "No camera API here (the page needs http://localhost or https).";
-    return;
-  }
-  $("stage-note").textContent = "Asking for the camera…";
-  try {
-    cameraStream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
-  } catch (e) {
-    $("stage-note").textContent = `No camera (${e.name}): open a video file instead.`;
-    return;
-  }
-  await resumeCamera();
-  $("camera").textContent = "Stop camera";
-}
-
-async function resumeCamera() {
-  video.srcObject = cameraStream;
-  video.removeAttribute("src");
-  await video.play();
-  holistic.reset();
-  segmenter.reset();
-  server?.reset();
-  showActivity("resting");
-  state.source = "webcam";
-  $("stage-note").textContent = "";
-  setStatus(readyText());
-  cameraLoop(++loopToken);
-}
-
-function stopCamera() {
-  loopToken++;
-  cameraStream?.getTracks().forEach((track) => track.stop());
-  cameraStream = null;
-  video.srcObject = null;
-  state.source = null;
-  ctx.clearRect(0, 0, overlay.width, overlay.height);
-  $("stage-note").textContent = "Camera off.";
-  $("camera").textContent = "Start camera";
-}
-
-// ------------------------------------------------------------------------------ video files
-
-function once(target, event) {
-  return new Promise((resolve, reject) => {
-    target.addEventListener(event, resolve, { once: true });
-    target.addEventListener("error", () => reject(new Error("the browser cannot decode this video")), { once: true });
-  });
-}
-
-/** The frame period, from the timestamps of a few frames played (muted) from the start. */
-async function frameDuration() {
-  const times = [];
-  await new Promise((resolve) => {
-    const onFrame = (_now, metadata) => {
-      times.push(metadata.mediaTime);
-      if (times.length < 8 && !video.ended) video.requestVideoFrameCallback(onFrame);
-      else resolve();
-    };
-    video.requestVideoFrameCallback(onFrame);
-    video.play().catch(resolve);
-    setTimeout(resolve, 1500);
-  });
-  video.pause();
-  const steps = times.slice(1).map((t, i) => t - times[i]).filter((d) => d > 1e-4);
-  return steps.length ? Math.min(...steps) : 1 / 30;
-}
-
-/** Seek and wait until that frame is ready; resolves to its presentation time. */
-function seekTo(time) {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (mediaTime) => {
-      if (!done) {
-        done = true;
-        resolve(mediaTime);
-      }
-    };
-    video.requestVideoFrameCallback((_now, metadata) => finish(metadata.mediaTime));
-    video.addEventListener("seeked", () => setTimeout(() => finish(video.currentTime), 250), { once: true });
-    video.currentTime = time;
-  });
-}
-
-/** A whole video, frame by frame, through the same path as the webcam; then one clip prediction. */
-async function processFile(file) {
-  const wasCamera = state.source === "webcam";
-  loopToken++;
-  state.source = "file";
-  state.file = { name: file.name, status: "running", frames: [], times: [], modelFrames: [], top: null };
-  $("file-result").textContent = `Reading ${file.name}…`;
-  $("stage-note").textContent = "";
-  const url = URL.createObjectURL(file);
-  try {
-    video.srcObject = null;
-    video.src = url;
-    await once(video, "loadeddata");
-    state.file.width = video.videoWidth;
-    state.file.height = video.videoHeight;
-    const dt = await frameDuration();
-    holistic.reset();
-    segmenter.reset();
-    server?.reset();
-    showActivity("resting");
-    let previous = -1;
-    let n = 0;
-    for (let k = 0; (k + 0.5) * dt < video.duration; k++) {
-      const mediaTime = await seekTo((k + 0.5) * dt);
-      if (mediaTime === previous) continue; // the same frame again (variable frame rate)
-      previous = mediaTime;
-      const t0 = performance.now();
-      const results = await sendToHolistic(video, n * FILE_FRAME_MS);
-      n += 1;
-      if (results) {
-        await handleResults(results, { t: mediaTime, t0, width: video.videoWidth, height: video.videoHeight });
-      }
-      $("file-result").textContent = `${file.name}: frame ${n}…`;
-    }
-    await finishFile(n);
-  } catch (e) {
-    state.file.status = "error";
-    state.file.error = String(e.message ?? e);
-    $("file-result").textContent = `${file.name}: ${state.file.error}`;
-  } finally {
-    URL.revokeObjectURL(url);
-  }
-  if (wasCamera && cameraStream) await resumeCamera();
-}
-
-async function finishFile(nFrames) {
-  const file = state.file;
-  if (state.inferMode === "server") {
-    // The server's segmenter saw the frames; close its open segment and ask for the whole clip
-    // (raw MediaPipe coordinates + the image size: the server does the aspect step itself).
-    server.flush();
-    if (file.frames.length === 0) throw new Error("no frames could be read");
-    const frames = file.frames.map((f) => pointsOf(Float32Array.from(f, (v) => v ?? NaN)));
-    const response = await fetch("v1/predict", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        frames,
-        layout: info.name,
-        top_k: TOP_K,
-        image_width: file.width,
-        image_height: file.height,
-      }),
-    });
-    const body = await response.json();
-    if (!response.ok) throw new Error(`v1/predict: ${body.detail ?? response.status}`);
-    file.top = normaliseTop(body.top ?? body.predictions ?? []);
-    showActivity("resting");
-  } else {
-    await runAction(segmenter.flush());
-    if (file.modelFrames.length === 0) throw new Error("no frames could be read");
-    const { probs, labels } = await classifier.classify(file.modelFrames);
-    file.top = topK(probs, labels, TOP_K);
-  }
-  showTop(file.top);
-  file.status = "done";
-  const best = file.top[0];
-  $("file-result").textContent =
-    `${file.name}: ${nFrames} frames, hands in ${file.frames.filter((f) => hasHand(f)).length}; ` +
-    `whole clip: ${best.label} (${Math.round(best.prob * 100)}%)`;
-}
-
-function hasHand(frame) {
-  const nCoords = meta.n_coords;
-  return info.parts
-    .filter((p) => p.component.endsWith("_hand"))
-    .some((p) => !Number.isNaN(frame[p.offset * nCoords]));
 }
 
 // ---------------------------------------------------------------------------------- setup
@@ -696,11 +243,6 @@ export function chooseCpuInference(mode, renderer) {
   return /swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer ?? "");
 }
 
-function readyText() {
-  const where = state.inferMode === "browser" ? "in the browser" : "on the server";
-  return `Ready: ${meta.labels.length} signs, classifier ${where}.`;
-}
-
 async function loadModelMetadata() {
   const response = await fetch("v1/model");
   if (!response.ok) throw new Error(`GET v1/model: HTTP ${response.status} (is a model loaded? islr serve --model …)`);
@@ -711,122 +253,595 @@ async function loadModelMetadata() {
   return m;
 }
 
-async function setUpClassifier() {
-  if (options.infer !== "server") {
-    try {
-      classifier = await BrowserClassifier.create("v1/model.onnx");
-      state.inferMode = "browser";
-      return;
-    } catch (e) {
-      if (options.infer === "browser") throw e;
-      console.warn("in-browser classifier unavailable, using the server:", e);
-    }
+/** The page: its elements, its state, the model, the landmarker, the camera and the classifier. */
+class LivePage {
+  constructor(options) {
+    this.options = options;
+    this.state = initialState(options);
+    this.video = $("video");
+    this.overlay = $("overlay");
+    this.meta = null; // GET /v1/model
+    this.info = null; // layoutInfo(meta.layout)
+    this.holistic = null;
+    this.latestResults = null; // the last Holistic result (its onResults callback)
+    this.classifier = null; // BrowserClassifier, or null on the server path
+    this.server = null; // ServerStream on the server path
+    this.segmenter = null; // StreamSegmenter of the in-browser path
+    this.tagger = null; // the learned segmenter's model (SegmenterModel), when served
+    this.cameraStream = null;
+    this.loopToken = 0; // a new token stops the running frame loop
+    this.enrolment = null; // the "Add a sign" panel
+    this.frameT0 = undefined; // when the frame being segmented arrived (its prediction delay)
+    this.stats = { lastUpdate: 0, frameTimes: [] };
   }
-  server = await ServerStream.open();
-  state.inferMode = "server";
-}
 
-async function setUpHolistic() {
-  if (!window.Holistic) throw new Error("MediaPipe Holistic did not load (static/vendor missing: run `make web`)");
-  state.webglRenderer = webglRenderer();
-  if (state.webglRenderer === null) throw new Error("this browser has no WebGL2, which MediaPipe Holistic needs");
-  state.mpCpuInference = chooseCpuInference(options.mpCpu, state.webglRenderer);
-  const base = new URL("static/vendor/holistic/", document.baseURI).href;
-  holistic = new window.Holistic({ locateFile: (file) => base + file });
-  holistic.setOptions({
-    // The same settings as the Python extractor (islr.extract.holistic.new_holistic).
-    modelComplexity: 1,
-    smoothLandmarks: true,
-    enableSegmentation: false,
-    refineFaceLandmarks: false,
-    minDetectionConfidence: 0.5,
-    minTrackingConfidence: 0.5,
-    useCpuInference: state.mpCpuInference,
-  });
-  holistic.onResults((results) => {
-    latestResults = results;
-  });
-  await holistic.initialize();
-}
+  // -------------------------------------------------------------------------------- UI
 
-function wireControls() {
-  $("camera").addEventListener("click", () => (cameraStream ? stopCamera() : startCamera()));
-  $("clear").addEventListener("click", () => {
-    state.transcript = [];
-    $("transcript").replaceChildren();
-  });
-  $("file").addEventListener("change", (e) => {
-    if (e.target.files.length) processFile(e.target.files[0]);
-  });
-  const drop = $("drop");
-  drop.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (e) => {
-    e.preventDefault();
-    drop.classList.remove("over");
-    if (e.dataTransfer.files.length) processFile(e.dataTransfer.files[0]);
-  });
-}
-
-/** The "Add a sign" panel over GET/POST/DELETE /v1/vocabulary; the page works without it. */
-async function setUpEnrolment() {
-  enrolment = new Enrolment($("enrol"), {
-    state,
-    layout: info.name,
-    pointsOf,
-    cameraOn: () => state.source === "webcam" && cameraStream !== null,
-    streamConfig: () => state.stream,
-    activity: () => state.activity,
-    stageNote: (text) => ($("stage-note").textContent = text),
-    onVocabulary: useVocabulary,
-  });
-  try {
-    await enrolment.load();
-  } catch (e) {
-    console.warn("the vocabulary could not be read:", e);
+  setStatus(text, isError = false) {
+    const el = $("status");
+    el.textContent = text;
+    el.classList.toggle("error", isError);
   }
-}
 
-/** A fresh GET /v1/vocabulary: the in-browser classifier scores its added signs from now on. */
-function useVocabulary(answer) {
-  vocabulary = answer;
-  const added = (answer.signs ?? []).filter((s) => s.prototypes?.length).map((s) => s.label);
-  state.vocabulary = { added, scoredIn: state.inferMode };
-  if (state.inferMode === "browser" && added.length && !classifier.embeddingName) {
-    vocabulary = null; // scoring them needs the embedding output; the known signs still work
-    enrolment.setNotice(
-      "This model has no embedding output (exported before added signs existed): re-export it, " +
-        "or use ?infer=server, to recognise the added signs here.",
+  fail(message) {
+    this.state.phase = "error";
+    this.state.error = message;
+    this.setStatus(message, true);
+    $("stage-note").textContent = "";
+  }
+
+  showTop(top) {
+    this.state.top = top;
+    $("top").replaceChildren(
+      ...top.map(({ label, prob }) => {
+        const li = document.createElement("li");
+        const bar = document.createElement("div");
+        bar.className = "bar";
+        bar.style.width = `${Math.round(prob * 100)}%`;
+        const name = document.createElement("span");
+        name.textContent = label;
+        const pct = document.createElement("span");
+        pct.textContent = `${Math.round(prob * 100)}%`;
+        li.append(bar, name, pct);
+        return li;
+      }),
     );
   }
-}
 
-async function main() {
-  try {
-    setStatus("Loading the model…");
-    meta = await loadModelMetadata();
-    info = layoutInfo(meta.layout);
-    // The server's segmenter settings (the model's, or `islr serve --threshold`): one behaviour.
-    state.stream = streamConfig(meta.stream, options.threshold === null ? {} : { threshold: options.threshold });
-    state.model = { name: meta.model, labels: meta.labels.length, layout: info.name, seqLen: meta.seq_len };
-    await setUpClassifier();
-    segmenter = await setUpSegmenter(); // after the classifier, which set onnxruntime-web up
-    setStatus("Loading MediaPipe Holistic (about 30 MB)…");
-    await setUpHolistic();
-  } catch (e) {
-    fail(String(e.message ?? e));
-    return;
+  showSegment(text) {
+    this.state.segment = text;
+    $("segment-state").textContent = text;
   }
-  wireControls();
-  await setUpEnrolment();
-  state.phase = "ready";
-  setStatus(readyText());
-  updateStats(performance.now());
-  if (options.camera) await startCamera();
-  else $("stage-note").textContent = "Camera off: start it or open a video file.";
+
+  showActivity(activity) {
+    this.state.activity = activity;
+    const el = $("activity");
+    el.textContent = activity;
+    el.classList.toggle("signing", activity === "signing");
+  }
+
+  /** One word per sign; a greyed "?" for a segment that is not a known sign (title: the guesses). */
+  addToTranscript(entry) {
+    this.state.transcript.push(entry);
+    const el = $("transcript");
+    if (this.state.transcript.length === 1) el.replaceChildren();
+    el.classList.remove("muted");
+    const word = document.createElement("span");
+    if (entry.type === "sign") {
+      word.className = "word";
+      word.textContent = entry.label;
+      word.title = `${Math.round(entry.prob * 100)}% (${entry.start.toFixed(1)}–${entry.end.toFixed(1)} s)`;
+    } else {
+      word.className = "word unknown";
+      word.textContent = "?";
+      word.title = `not a known sign; best guesses: ${guesses(entry.top)}`;
+    }
+    el.append(word);
+  }
+
+  /** A segmentation event, from the server or the in-browser segmenter (the same events). */
+  showEvent(event) {
+    this.enrolment?.onEvent(event);
+    if (event.type === "partial") {
+      this.showActivity("signing");
+      this.showSegment("signing…");
+    } else if (event.type === "sign") {
+      this.showActivity("resting");
+      const { label, prob, start, end } = event;
+      this.addToTranscript({ type: "sign", label, prob, start, end });
+      this.showSegment(`sign: ${event.label}`);
+    } else if (event.type === "unknown") {
+      this.showActivity("resting");
+      this.addToTranscript({ type: "unknown", start: event.start, end: event.end, top: event.top });
+      this.showSegment(`not a known sign (${guesses(event.top.slice(0, 1))})`);
+    } else if (event.type === "rest") {
+      this.showActivity("resting");
+    }
+  }
+
+  onPrediction(top, now) {
+    this.state.predictions += 1;
+    if (this.state.firstPredictionAt === null) this.state.firstPredictionAt = now;
+    this.showTop(top);
+  }
+
+  updateStats(now) {
+    const { state, stats } = this;
+    stats.frameTimes.push(now);
+    while (stats.frameTimes.length && now - stats.frameTimes[0] > 2000) stats.frameTimes.shift();
+    if (now - stats.lastUpdate < 250) return;
+    stats.lastUpdate = now;
+    const times = stats.frameTimes;
+    state.fps = times.length > 1 ? (1000 * (times.length - 1)) / (now - times[0]) : 0;
+    const { meta, info } = this;
+    const rows = [
+      ["source", state.source ?? "–"],
+      ["classifier", state.inferMode === "browser" ? "in browser (onnxruntime-web, wasm)" : "server (WebSocket)"],
+      ["MediaPipe", state.mpCpuInference ? "CPU inference" : "GPU (WebGL) inference"],
+      ["model", meta ? `${meta.model ?? "?"} · ${meta.labels.length} signs · ${info.name}` : "–"],
+      ["landmark fps", fmt(state.fps)],
+      ["frames", `${state.frames} (hands in ${state.framesWithHands})`],
+      ["Holistic ms/frame", fmt(mean(state.holisticMs))],
+      ["model ms", fmt(mean(state.modelMs), 2)],
+      ["frame → prediction ms", fmt(mean(state.delaysMs))],
+    ];
+    $("stats").replaceChildren(
+      ...rows.flatMap(([k, v]) => {
+        const dt = document.createElement("dt");
+        dt.textContent = k;
+        const dd = document.createElement("dd");
+        dd.textContent = v;
+        return [dt, dd];
+      }),
+    );
+  }
+
+  readyText() {
+    const where = this.state.inferMode === "browser" ? "in the browser" : "on the server";
+    return `Ready: ${this.meta.labels.length} signs, classifier ${where}.`;
+  }
+
+  // ------------------------------------------------------------------------- the pipeline
+
+  /** Float32Array frame -> [[x, y, z] or null per point], the JSON the server takes. */
+  pointsOf(frame) {
+    const n = this.meta.n_coords;
+    const points = [];
+    for (let i = 0; i < this.info.nPoints; i++) {
+      const p = Array.from(frame.subarray(i * n, (i + 1) * n));
+      points.push(Number.isNaN(p[0]) ? null : p);
+    }
+    return points;
+  }
+
+  hasHand(frame) {
+    const nCoords = this.meta.n_coords;
+    return this.info.parts
+      .filter((p) => p.component.endsWith("_hand"))
+      .some((p) => !Number.isNaN(frame[p.offset * nCoords]));
+  }
+
+  /** The in-browser classifier on frames; its input, logits and time are kept for the figures. */
+  async classify(frames) {
+    const result = await this.classifier.classify(frames);
+    const { state } = this;
+    state.lastInput = Array.from(result.input);
+    state.lastLogits = result.logits;
+    pushSample(state.modelMs, result.ms);
+    return result;
+  }
+
+  /** classify() for the stream segmenter: also the prediction's delay and the top signs. */
+  async classifyForStream(frames) {
+    const result = await this.classify(frames);
+    const { state } = this;
+    const now = performance.now();
+    if (this.frameT0 !== undefined) pushSample(state.delaysMs, now - this.frameT0);
+    this.onPrediction(topLabels(result.probs, result.labels, state.stream.top_k), now);
+    return result;
+  }
+
+  /** A server event; sentAt: when the latest frame went out. */
+  onServerEvent(event, sentAt) {
+    const now = performance.now();
+    if (event.top) {
+      if (sentAt !== undefined) pushSample(this.state.delaysMs, now - sentAt);
+      this.onPrediction(normaliseTop(event.top), now);
+    }
+    if (event.type === "error") this.setStatus(`server: ${event.message ?? event.detail ?? "error"}`, true);
+    else this.showEvent(event);
+  }
+
+  /** One Holistic result: draw it, turn it into a model-layout frame, stream it to a classifier. */
+  async handleResults(results, frameInfo) {
+    const { t, t0, width, height } = frameInfo;
+    const { state, meta, info } = this;
+    state.frames += 1;
+    if (results.poseLandmarks) state.framesWithPose += 1;
+    const handsSeen = Boolean(results.leftHandLandmarks || results.rightHandLandmarks);
+    if (handsSeen) state.framesWithHands += 1;
+    if (drawSkeleton(this.overlay, results, info, width, height)) state.framesDrawn += 1;
+
+    const raw = frameFromResults(results, info, meta.n_coords);
+    const frame = aspectCorrected(raw, meta.n_coords, width, height);
+    this.enrolment?.onFrame(raw, t, width, height, handsSeen);
+    if (state.source === "file" && state.file) {
+      state.file.frames.push(Array.from(raw));
+      state.file.times.push(t);
+      state.file.modelFrames.push(frame);
+    }
+
+    if (state.inferMode === "server") {
+      this.server.send(this.pointsOf(raw), t, t0, width, height);
+    } else {
+      this.frameT0 = t0;
+      for (const event of await this.segmenter.push(frame, t)) this.showEvent(event);
+      state.framesTagged = this.tagger?.framesTagged ?? 0;
+    }
+    this.updateStats(performance.now());
+  }
+
+  /** Holistic on one image; `timestampMs` pins MediaPipe's clock (files), else it uses real time. */
+  async sendToHolistic(image, timestampMs) {
+    const t0 = performance.now();
+    this.latestResults = null;
+    // The public send() always stamps frames with performance.now(); the solution's inner runner
+    // takes an explicit timestamp (ms). Version pinned in web/package.json, so this stays valid.
+    const inner = this.holistic.h;
+    if (timestampMs !== undefined && inner && typeof inner.send === "function") {
+      await inner.send({ image }, timestampMs);
+    } else {
+      await this.holistic.send({ image });
+    }
+    pushSample(this.state.holisticMs, performance.now() - t0);
+    return this.latestResults;
+  }
+
+  async cameraLoop(token) {
+    const video = this.video;
+    let lastTime = -1;
+    while (token === this.loopToken) {
+      if (video.readyState >= 2 && video.currentTime !== lastTime) {
+        lastTime = video.currentTime;
+        const t0 = performance.now();
+        const results = await this.sendToHolistic(video);
+        if (token !== this.loopToken) break;
+        if (results) {
+          await this.handleResults(results, { t: t0 / 1000, t0, width: video.videoWidth, height: video.videoHeight });
+        }
+      }
+      // Holistic runs synchronously and its promise settles in microtasks: without this the loop
+      // would never give the page a task turn (no painting, no input, no events).
+      await nextFrame();
+    }
+  }
+
+  async startCamera() {
+    if (!navigator.mediaDevices?.getUserMedia) {
+      $("stage-note").textContent = "No camera API here (the page needs http://localhost or https).";
+      return;
+    }
+    $("stage-note").textContent = "Asking for the camera…";
+    try {
+      this.cameraStream = await navigator.mediaDevices.getUserMedia({
+        video: { width: 640, height: 480 },
+        audio: false,
+      });
+    } catch (e) {
+      $("stage-note").textContent = `No camera (${e.name}): open a video file instead.`;
+      return;
+    }
+    await this.resumeCamera();
+    $("camera").textContent = "Stop camera";
+  }
+
+  /** A fresh start of the stream: the landmarker's smoothing, the segmenters. */
+  resetStream() {
+    this.holistic.reset();
+    this.segmenter?.reset();
+    this.server?.reset();
+    this.showActivity("resting");
+  }
+
+  async resumeCamera() {
+    this.video.srcObject = this.cameraStream;
+    this.video.removeAttribute("src");
+    await this.video.play();
+    this.resetStream();
+    this.state.source = "webcam";
+    $("stage-note").textContent = "";
+    this.setStatus(this.readyText());
+    this.cameraLoop(++this.loopToken);
+  }
+
+  stopCamera() {
+    this.loopToken++;
+    this.cameraStream?.getTracks().forEach((track) => track.stop());
+    this.cameraStream = null;
+    this.video.srcObject = null;
+    this.state.source = null;
+    this.overlay.getContext("2d").clearRect(0, 0, this.overlay.width, this.overlay.height);
+    $("stage-note").textContent = "Camera off.";
+    $("camera").textContent = "Start camera";
+  }
+
+  // ---------------------------------------------------------------------------- video files
+
+  /** The frame period, from the timestamps of a few frames played (muted) from the start. */
+  async frameDuration() {
+    const video = this.video;
+    const times = [];
+    await new Promise((resolve) => {
+      const onFrame = (_now, metadata) => {
+        times.push(metadata.mediaTime);
+        if (times.length < 8 && !video.ended) video.requestVideoFrameCallback(onFrame);
+        else resolve();
+      };
+      video.requestVideoFrameCallback(onFrame);
+      video.play().catch(resolve);
+      setTimeout(resolve, 1500);
+    });
+    video.pause();
+    const steps = times
+      .slice(1)
+      .map((t, i) => t - times[i])
+      .filter((d) => d > 1e-4);
+    return steps.length ? Math.min(...steps) : 1 / 30;
+  }
+
+  /** Seek and wait until that frame is ready; resolves to its presentation time. */
+  seekTo(time) {
+    const video = this.video;
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (mediaTime) => {
+        if (!done) {
+          done = true;
+          resolve(mediaTime);
+        }
+      };
+      video.requestVideoFrameCallback((_now, metadata) => finish(metadata.mediaTime));
+      video.addEventListener("seeked", () => setTimeout(() => finish(video.currentTime), 250), { once: true });
+      video.currentTime = time;
+    });
+  }
+
+  /** A whole video, frame by frame, through the same path as the webcam; then one clip prediction. */
+  async processFile(file) {
+    const { state, video } = this;
+    const wasCamera = state.source === "webcam";
+    this.loopToken++;
+    state.source = "file";
+    state.file = { name: file.name, status: "running", frames: [], times: [], modelFrames: [], top: null };
+    $("file-result").textContent = `Reading ${file.name}…`;
+    $("stage-note").textContent = "";
+    const url = URL.createObjectURL(file);
+    try {
+      video.srcObject = null;
+      video.src = url;
+      await once(video, "loadeddata");
+      state.file.width = video.videoWidth;
+      state.file.height = video.videoHeight;
+      const dt = await this.frameDuration();
+      this.resetStream();
+      let previous = -1;
+      let n = 0;
+      for (let k = 0; (k + 0.5) * dt < video.duration; k++) {
+        const mediaTime = await this.seekTo((k + 0.5) * dt);
+        if (mediaTime === previous) continue; // the same frame again (variable frame rate)
+        previous = mediaTime;
+        const t0 = performance.now();
+        const results = await this.sendToHolistic(video, n * FILE_FRAME_MS);
+        n += 1;
+        if (results) {
+          await this.handleResults(results, { t: mediaTime, t0, width: video.videoWidth, height: video.videoHeight });
+        }
+        $("file-result").textContent = `${file.name}: frame ${n}…`;
+      }
+      await this.finishFile(n);
+    } catch (e) {
+      state.file.status = "error";
+      state.file.error = String(e.message ?? e);
+      $("file-result").textContent = `${file.name}: ${state.file.error}`;
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+    if (wasCamera && this.cameraStream) await this.resumeCamera();
+  }
+
+  async finishFile(nFrames) {
+    const { state, info } = this;
+    const file = state.file;
+    if (state.inferMode === "server") {
+      // The server's segmenter saw the frames; close its open segment and ask for the whole clip
+      // (raw MediaPipe coordinates + the image size: the server does the aspect step itself).
+      this.server.flush();
+      if (file.frames.length === 0) throw new Error("no frames could be read");
+      const frames = file.frames.map((f) => this.pointsOf(Float32Array.from(f, (v) => v ?? NaN)));
+      const response = await fetch("v1/predict", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          frames,
+          layout: info.name,
+          top_k: TOP_K,
+          image_width: file.width,
+          image_height: file.height,
+        }),
+      });
+      const body = await response.json();
+      if (!response.ok) throw new Error(`v1/predict: ${body.detail ?? response.status}`);
+      file.top = normaliseTop(body.top ?? body.predictions ?? []);
+      this.showActivity("resting");
+    } else {
+      this.frameT0 = undefined;
+      for (const event of await this.segmenter.flush()) this.showEvent(event);
+      if (file.modelFrames.length === 0) throw new Error("no frames could be read");
+      const { probs, labels } = await this.classify(file.modelFrames);
+      file.top = topLabels(probs, labels, TOP_K);
+    }
+    this.showTop(file.top);
+    file.status = "done";
+    const best = file.top[0];
+    $("file-result").textContent =
+      `${file.name}: ${nFrames} frames, hands in ${file.frames.filter((f) => this.hasHand(f)).length}; ` +
+      `whole clip: ${best.label} (${Math.round(best.prob * 100)}%)`;
+  }
+
+  // -------------------------------------------------------------------------------- setup
+
+  async setUpClassifier() {
+    const { options, state } = this;
+    if (options.infer !== "server") {
+      try {
+        this.classifier = await BrowserClassifier.create("v1/model.onnx", this.meta, this.info);
+        state.inferMode = "browser";
+        return;
+      } catch (e) {
+        if (options.infer === "browser") throw e;
+        console.warn("in-browser classifier unavailable, using the server:", e);
+      }
+    }
+    this.server = await ServerStream.open(
+      options.threshold,
+      (event, sentAt) => this.onServerEvent(event, sentAt),
+      () => {
+        if (state.phase !== "error") this.setStatus("The server closed the stream; reload the page.", true);
+      },
+    );
+    state.inferMode = "server";
+  }
+
+  /**
+   * The in-browser path's segmenter: the learned one when the served settings choose it and the
+   * server serves it, else the heuristic (with ?infer=server the server segments).
+   */
+  async setUpSegmenter() {
+    const { state, meta } = this;
+    if (state.inferMode !== "browser") return;
+    const spec = meta.segmenter;
+    this.tagger = null;
+    if (state.stream.segmenter === "learned" && spec) {
+      const response = await fetch(new URL(spec.url.replace(/^\//, ""), document.baseURI));
+      if (!response.ok) throw new Error(`GET ${spec.url}: HTTP ${response.status}`);
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      this.tagger = await SegmenterModel.create(window.ort, bytes, spec, this.info, meta.n_coords);
+    }
+    const classify = (frames) => this.classifyForStream(frames);
+    this.segmenter = new StreamSegmenter(this.info, meta.n_coords, classify, state.stream, this.tagger);
+    state.segmenterKind = this.segmenter.kind;
+  }
+
+  async setUpHolistic() {
+    const { options, state } = this;
+    if (!window.Holistic) throw new Error("MediaPipe Holistic did not load (static/vendor missing: run `make web`)");
+    state.webglRenderer = webglRenderer();
+    if (state.webglRenderer === null) throw new Error("this browser has no WebGL2, which MediaPipe Holistic needs");
+    state.mpCpuInference = chooseCpuInference(options.mpCpu, state.webglRenderer);
+    const base = new URL("static/vendor/holistic/", document.baseURI).href;
+    this.holistic = new window.Holistic({ locateFile: (file) => base + file });
+    this.holistic.setOptions({
+      // The same settings as the Python extractor (islr.extract.holistic.new_holistic).
+      modelComplexity: 1,
+      smoothLandmarks: true,
+      enableSegmentation: false,
+      refineFaceLandmarks: false,
+      minDetectionConfidence: 0.5,
+      minTrackingConfidence: 0.5,
+      useCpuInference: state.mpCpuInference,
+    });
+    this.holistic.onResults((results) => {
+      this.latestResults = results;
+    });
+    await this.holistic.initialize();
+  }
+
+  wireControls() {
+    $("camera").addEventListener("click", () => (this.cameraStream ? this.stopCamera() : this.startCamera()));
+    $("clear").addEventListener("click", () => {
+      this.state.transcript = [];
+      $("transcript").replaceChildren();
+    });
+    $("file").addEventListener("change", (e) => {
+      if (e.target.files.length) this.processFile(e.target.files[0]);
+    });
+    const drop = $("drop");
+    drop.addEventListener("dragover", (e) => {
+      e.preventDefault();
+      drop.classList.add("over");
+    });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (e) => {
+      e.preventDefault();
+      drop.classList.remove("over");
+      if (e.dataTransfer.files.length) this.processFile(e.dataTransfer.files[0]);
+    });
+  }
+
+  /** The "Add a sign" panel over GET/POST/DELETE /v1/vocabulary; the page works without it. */
+  async setUpEnrolment() {
+    const { state } = this;
+    this.enrolment = new Enrolment($("enrol"), {
+      state,
+      layout: this.info.name,
+      pointsOf: (frame) => this.pointsOf(frame),
+      cameraOn: () => state.source === "webcam" && this.cameraStream !== null,
+      streamConfig: () => state.stream,
+      activity: () => state.activity,
+      stageNote: (text) => ($("stage-note").textContent = text),
+      onVocabulary: (answer) => this.useVocabulary(answer),
+    });
+    try {
+      await this.enrolment.load();
+    } catch (e) {
+      console.warn("the vocabulary could not be read:", e);
+    }
+  }
+
+  /** A fresh GET /v1/vocabulary: the in-browser classifier scores its added signs from now on. */
+  useVocabulary(answer) {
+    const added = (answer.signs ?? []).filter((s) => s.prototypes?.length).map((s) => s.label);
+    this.state.vocabulary = { added, scoredIn: this.state.inferMode };
+    if (!this.classifier) return;
+    this.classifier.vocabulary = answer;
+    if (added.length && !this.classifier.embeddingName) {
+      this.classifier.vocabulary = null; // scoring them needs the embedding output; the known signs still work
+      this.enrolment.setNotice(
+        "This model has no embedding output (exported before added signs existed): re-export it, " +
+          "or use ?infer=server, to recognise the added signs here.",
+      );
+    }
+  }
+
+  async start() {
+    const { state, options } = this;
+    try {
+      this.setStatus("Loading the model…");
+      this.meta = await loadModelMetadata();
+      this.info = layoutInfo(this.meta.layout);
+      // The server's segmenter settings (the model's, or `islr serve --threshold`): one behaviour.
+      const overrides = options.threshold === null ? {} : { threshold: options.threshold };
+      state.stream = streamConfig(this.meta.stream, overrides);
+      const { meta, info } = this;
+      state.model = { name: meta.model, labels: meta.labels.length, layout: info.name, seqLen: meta.seq_len };
+      await this.setUpClassifier();
+      await this.setUpSegmenter(); // after the classifier, which set onnxruntime-web up
+      this.setStatus("Loading MediaPipe Holistic (about 30 MB)…");
+      await this.setUpHolistic();
+    } catch (e) {
+      this.fail(String(e.message ?? e));
+      return;
+    }
+    this.wireControls();
+    await this.setUpEnrolment();
+    state.phase = "ready";
+    this.setStatus(this.readyText());
+    this.updateStats(performance.now());
+    if (options.camera) await this.startCamera();
+    else $("stage-note").textContent = "Camera off: start it or open a video file.";
+  }
 }
 
-main();
+const page = new LivePage(pageOptions(location.search));
+window.islrState = page.state;
+page.start();

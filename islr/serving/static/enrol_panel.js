@@ -3,7 +3,7 @@
 // too close to a known one (POST /v1/vocabulary/check), save it (POST /v1/vocabulary), list and
 // remove added signs (GET, DELETE). The server stores the vocabulary and refuses writes unless
 // it was started with `islr serve MODEL --allow-enroll`; the panel says so.
-import { cutTake } from "./pipeline.js";
+import { cutTake } from "./enroll.js";
 
 const COUNTDOWN_SECONDS = 3;
 const EVENT_SLACK_MS = 400; // the server's segment events come over the socket a little later
