@@ -71,7 +71,7 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 
 lint-js:
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web/node_modules/.package-lock.json \
-		&& web/node_modules/.bin/eslint --config web/eslint.config.js --max-warnings 0 islr/serving/static/*.js; \
+		&& web/node_modules/.bin/eslint --config web/eslint.config.js --max-warnings 0 islr/serving/static/*.js tests/parity/*.mjs; \
 	elif [ "$$CI" = true ]; then echo "error: npm not found (CI=true runs ESLint)"; exit 1; \
 	else echo "npm not found: ESLint not run"; fi
 

@@ -1,5 +1,6 @@
 // ESLint (flat config) for the web page's own JS: islr/serving/static/*.js, ES modules in the
-// browser. Run from the repository root: `make lint-js` (the config's paths are relative to it).
+// browser, and the Node parity tests of its twins (tests/parity/*.mjs). Run from the repository
+// root: `make lint-js` (the config's paths are relative to it).
 import js from "@eslint/js";
 import globals from "globals";
 
@@ -12,6 +13,15 @@ export default [
       ecmaVersion: 2022,
       sourceType: "module",
       globals: { ...globals.browser },
+    },
+  },
+  {
+    files: ["tests/parity/*.mjs"],
+    ...js.configs.recommended,
+    languageOptions: {
+      ecmaVersion: 2022,
+      sourceType: "module",
+      globals: { ...globals.node },
     },
   },
 ];
