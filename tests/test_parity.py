@@ -4,7 +4,8 @@ tests/parity/make_fixtures.py writes inputs and Python's outputs as JSON. Here P
 reproduce every fixture (so a fixture never goes stale), and Node runs tests/parity/*.test.mjs,
 which checks the page's modules (islr/serving/static/*.js) against the same files: the input
 pipeline, the stream segmenters (heuristic, and learned in onnxruntime-web), the unknown-sign
-score, the scoring of added signs, and that the JS settings list is StreamConfig's fields.
+score, the scoring of added signs, the vocabulary head's refit (the same top-1 as scikit-learn's),
+and that the JS settings list is StreamConfig's fields.
 Fast (no browser, no torch); the Node half skips without Node (fails under CI=true).
 """
 
@@ -78,6 +79,16 @@ def test_python_reproduces_the_vocabulary_fixture() -> None:
     assert {"new-1", "new-2", "c"} <= winners and winners - {"new-1", "new-2", "c"}
     heads = [v["head"] is not None for v in fixture["vocabularies"]]
     assert heads == [False, True, False]  # nearest take, refitted head, nothing added
+
+
+def test_python_reproduces_the_head_fit_fixture() -> None:
+    """scikit-learn's fit of the vocabulary head: the same top-1 (the JS fit must match it)."""
+    fixture = load("head_fit.json")
+    got = make_fixtures.head_fit_outputs(fixture)
+    assert got["top1"] == fixture["expected"]["top1"]
+    np.testing.assert_allclose(got["head"]["bias"], fixture["expected"]["head"]["bias"], atol=1e-3)
+    # the queries exercise both added signs, the known sign with examples and other known ones
+    assert {"new-1", "new-2", "k3", "k0"} <= set(got["top1"])
 
 
 def test_js_twins_match_the_fixtures() -> None:

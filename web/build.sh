@@ -17,9 +17,10 @@ npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 
 HOLISTIC=node_modules/@mediapipe/holistic
 ORT=node_modules/onnxruntime-web/dist
-# The page uses modelComplexity 1 (pose_landmark_full) and the SIMD build of the Holistic wasm
-# (every current browser has wasm SIMD); the lite/heavy pose models and the non-SIMD wasm are
-# never fetched, so they are not shipped. For onnxruntime-web: the wasm-only script build and its
+# The page uses modelComplexity 1 (pose_landmark_full), or 0 (pose_landmark_lite) on a static
+# site built with `islr web build --pose lite` or with ?pose=lite, and the SIMD build of the
+# Holistic wasm (every current browser has wasm SIMD); the heavy pose model and the non-SIMD
+# wasm are never fetched, so they are not shipped. For onnxruntime-web: the wasm-only script build and its
 # one wasm binary (+ the .mjs glue it imports).
 FILES=(
     "$HOLISTIC/holistic.js"
@@ -29,6 +30,7 @@ FILES=(
     "$HOLISTIC/holistic_solution_simd_wasm_bin.js"
     "$HOLISTIC/holistic_solution_simd_wasm_bin.wasm"
     "$HOLISTIC/pose_landmark_full.tflite"
+    "$HOLISTIC/pose_landmark_lite.tflite"
     "$ORT/ort.wasm.min.js"
     "$ORT/ort-wasm-simd-threaded.mjs"
     "$ORT/ort-wasm-simd-threaded.wasm"

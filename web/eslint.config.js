@@ -8,11 +8,21 @@ export default [
   { ignores: ["islr/serving/static/vendor/**"] },
   {
     files: ["islr/serving/static/*.js"],
+    ignores: ["islr/serving/static/sw.js"],
     ...js.configs.recommended,
     languageOptions: {
       ecmaVersion: 2022,
       sourceType: "module",
       globals: { ...globals.browser },
+    },
+  },
+  {
+    files: ["islr/serving/static/sw.js"],
+    ...js.configs.recommended,
+    languageOptions: {
+      ecmaVersion: 2022,
+      sourceType: "script",
+      globals: { ...globals.serviceworker },
     },
   },
   {

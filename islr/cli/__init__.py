@@ -9,7 +9,7 @@ import os
 import typer
 
 # Each module defines ``register(app)``; heavy imports happen inside the commands.
-COMMAND_MODULES = ["cache", "datasets", "extract", "train", "deploy", "vocab"]
+COMMAND_MODULES = ["cache", "datasets", "extract", "train", "deploy", "vocab", "web"]
 
 
 def build_app() -> typer.Typer:

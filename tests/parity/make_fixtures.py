@@ -463,6 +463,75 @@ def vocabulary_fixture() -> dict[str, Any]:
     return {**fixture, "expected": vocabulary_outputs(fixture)}
 
 
+# ------------------------------------------------------------------------- the head's refit
+
+FIT_KNOWN = [f"k{i}" for i in range(10)]
+FIT_DIM = 24
+
+
+def head_fit_outputs(fixture: dict[str, Any]) -> dict[str, Any]:
+    """Python's fit_head on the fixture's known embeddings and takes (no augmented copies, as
+    the page adds signs), and the top-1 of each query under it."""
+    from islr.inference.refit import fit_head
+    from islr.inference.vocabulary import (
+        AddedSign,
+        Calibration,
+        EmbeddingReference,
+        Vocabulary,
+        vocabulary_log_scores,
+    )
+
+    known = fixture["known"]
+    signs = tuple(
+        AddedSign(s["label"], np.asarray(s["prototypes"], dtype=np.float32), s["examples"])
+        for s in fixture["signs"]
+    )
+    reference = EmbeddingReference(
+        known_embeddings=np.asarray(fixture["reference"]["embeddings"], dtype=np.float64),
+        known_targets=np.asarray(fixture["reference"]["targets"]),
+    )
+    vocab = fit_head(Vocabulary(fixture["dim"], signs), reference, known)
+    queries = np.asarray(fixture["queries"], dtype=np.float64)
+    logits = np.asarray(fixture["logits"], dtype=np.float64)
+    scores = vocabulary_log_scores(logits, queries, vocab, known, Calibration())
+    labels = vocab.labels(known)
+    return {"top1": [labels[int(i)] for i in scores.argmax(axis=1)], "head": vocab.head.to_dict()}
+
+
+def head_fit_fixture() -> dict[str, Any]:
+    """Known signs' training embeddings around 10 centres, 3 takes each of two new signs and
+    of a known one, and queries near every sign (some ambiguous)."""
+    rng = np.random.default_rng(7)
+
+    def unit(a: np.ndarray) -> np.ndarray:
+        return a / np.linalg.norm(a, axis=-1, keepdims=True)
+
+    centres = unit(rng.normal(size=(len(FIT_KNOWN) + 2, FIT_DIM)))
+    targets = np.repeat(np.arange(len(FIT_KNOWN)), 8)
+    embeddings = unit(centres[targets] + rng.normal(scale=0.07, size=(len(targets), FIT_DIM)))
+    signs = []
+    for label, c in (("new-1", 10), ("new-2", 11), ("k3", 3)):
+        takes = unit(centres[c] + rng.normal(scale=0.06, size=(3, FIT_DIM))).astype(np.float32)
+        signs.append({"label": label, "prototypes": takes.tolist(), "examples": 3})
+    which = rng.integers(0, len(centres), size=60)
+    queries = unit(centres[which] + rng.normal(scale=0.1, size=(60, FIT_DIM)))
+    # the classifier's own logits: confident in the known centre a query comes from (if any)
+    logits = rng.normal(scale=1.0, size=(60, len(FIT_KNOWN)))
+    logits[which < len(FIT_KNOWN), which[which < len(FIT_KNOWN)]] += 4.0
+    fixture = {
+        "known": FIT_KNOWN,
+        "dim": FIT_DIM,
+        "reference": {
+            "embeddings": embeddings.round(5).tolist(),
+            "targets": targets.tolist(),
+        },
+        "signs": signs,
+        "queries": queries.round(5).tolist(),
+        "logits": logits.round(5).tolist(),
+    }
+    return {**fixture, "expected": head_fit_outputs(fixture)}
+
+
 # ------------------------------------------------------------------------------------- main
 
 FIXTURES = {
@@ -470,6 +539,7 @@ FIXTURES = {
     "streaming.json": (streaming_fixture, streaming_outputs),
     "stream_events.json": (stream_events_fixture, stream_events_outputs),
     "vocabulary.json": (vocabulary_fixture, vocabulary_outputs),
+    "head_fit.json": (head_fit_fixture, head_fit_outputs),
 }
 
 

@@ -24,6 +24,7 @@ import {
   streamConfig,
   topLabels,
 } from "../../islr/serving/static/streaming.js";
+import { fitHead } from "../../islr/serving/static/refit.js";
 import { scoreWithVocabulary } from "../../islr/serving/static/vocabulary.js";
 
 const REPO = new URL("../../", import.meta.url);
@@ -228,4 +229,22 @@ test("cutTake prefers the segmenter's segment", () => {
   // a segment entirely outside the window is not this take's
   const nothing = cutTake(times, hands.map(() => false), [{ start: 3.6, end: 3.9 }], 1, 3);
   assert.deepEqual(nothing, { indices: [], start: null, end: null, source: "none" });
+});
+
+test("fitHead (refit.js) gives Python's fit_head top-1 on every query", () => {
+  const f = fixture("head_fit.json");
+  const t0 = performance.now();
+  const head = fitHead(f.signs, f.reference, f.known);
+  const ms = performance.now() - t0;
+  assert.deepEqual(head.labels, f.expected.head.labels);
+  assert.deepEqual(head.fitted_on, f.expected.head.fitted_on);
+  const vocabulary = { signs: f.signs, head, calibration: { scale: 1, bias: 0 } };
+  const top1 = f.queries.map((e, i) => {
+    const { labels, probs } = scoreWithVocabulary(f.logits[i], e, f.known, vocabulary);
+    return labels[probs.indexOf(Math.max(...probs))];
+  });
+  assert.deepEqual(top1, f.expected.top1);
+  // and the head itself is close to scikit-learn's (the same unique optimum)
+  const diff = Math.max(...head.bias.map((b, i) => Math.abs(b - f.expected.head.bias[i])));
+  assert.ok(diff < 0.05, `bias differs by ${diff} (fit in ${ms.toFixed(0)} ms)`);
 });

@@ -1,6 +1,8 @@
 // The live page: webcam or a video file -> MediaPipe Holistic (in the browser) -> landmarks in the
 // model's layout -> classifier (onnxruntime-web in the browser, or the server over a WebSocket)
-// -> top-3 signs and a running transcript. All files come from this server (static/vendor/).
+// -> top-3 signs and a running transcript. All files come from where the page came from: an
+// `islr serve` (its API under v1/), or a static site from `islr web build` (site.json, no API:
+// everything runs in the browser, offline after one visit, signs added into IndexedDB).
 // Everything the page holds lives in one LivePage object; `page.state` is its readable part
 // (window.islrState, for tests and the console).
 import { aspectCorrected, frameFromResults, layoutInfo, modelInput } from "./model_input.js";
@@ -8,6 +10,7 @@ import { StreamSegmenter, streamConfig, topLabels } from "./streaming.js";
 import { SegmenterModel } from "./segmenter.js";
 import { scoreWithVocabulary } from "./vocabulary.js";
 import { Enrolment } from "./enrol_panel.js";
+import { LocalVocabulary } from "./local_vocabulary.js";
 
 const TOP_K = 3; // of a whole video file
 const MAX_SAMPLES = 200; // timing samples kept for the figures
@@ -47,6 +50,8 @@ function pageOptions(search) {
     // overrides the served stream threshold (the server path sends it in WS /v1/stream's start)
     threshold: params.has("threshold") ? Number(params.get("threshold")) : null,
     camera: params.get("camera") !== "0",
+    facing: params.get("facing") === "environment" ? "environment" : "user", // front camera first
+    pose: params.get("pose"), // lite | full: MediaPipe's pose model (default: the site's, or full)
   };
 }
 
@@ -61,6 +66,10 @@ function initialState(options) {
     webglRenderer: null,
     model: null,
     source: null, // webcam | file | null
+    site: null, // on a static site: {build, files, bytes}; null behind islr serve
+    offlineReady: false, // the service worker cached the whole site
+    facing: null, // user | environment: the camera in use
+    guesses: null, // what a tapped word of the transcript shows
     frames: 0,
     framesWithPose: 0,
     framesWithHands: 0,
@@ -168,6 +177,17 @@ class BrowserClassifier {
     this.vocabulary = null; // GET /v1/vocabulary: the added signs scored (useVocabulary)
   }
 
+  /** The unit sign embedding of model-layout, aspect-corrected frames (adding signs). */
+  async embed(frames) {
+    if (!this.embeddingName) throw new Error("this model has no embedding output: export it again to add signs");
+    const { seq_len: seqLen, n_coords: nCoords } = this.meta;
+    const input = modelInput(frames, seqLen, this.info.nPoints * nCoords);
+    const tensor = new this.ort.Tensor("float32", input, [1, seqLen, this.info.nPoints, nCoords]);
+    const e = Array.from((await this.session.run({ [this.inputName]: tensor }))[this.embeddingName].data);
+    const norm = Math.max(Math.hypot(...e), 1e-12);
+    return e.map((v) => v / norm);
+  }
+
   /** frames: model-layout, aspect-corrected Float32Arrays -> {probs, labels, nKnown, logits,
    * input, ms}: the probabilities over the known signs and the added ones (scoreWithVocabulary). */
   async classify(frames) {
@@ -243,14 +263,79 @@ export function chooseCpuInference(mode, renderer) {
   return /swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer ?? "");
 }
 
-async function loadModelMetadata() {
-  const response = await fetch("v1/model");
-  if (!response.ok) throw new Error(`GET v1/model: HTTP ${response.status} (is a model loaded? islr serve --model …)`);
-  const m = await response.json();
+const here = (url) => new URL(url.replace(/^\//, ""), document.baseURI);
+
+async function fetchJson(url) {
+  const response = await fetch(here(url));
+  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+/**
+ * Where the page runs: {server: true, meta} behind islr serve (GET v1/model answers), else a
+ * static site (site.json: the build's manifest) -> {server: false, site, meta}.
+ */
+async function findModel() {
+  let probe = null;
+  try {
+    probe = await fetch(here("v1/model"));
+  } catch {
+    probe = null; // offline, or a service worker with no server behind it
+  }
+  if (probe?.ok && (probe.headers.get("content-type") ?? "").includes("json")) {
+    return { server: true, meta: checkedMetadata(await probe.json()) };
+  }
+  let site;
+  try {
+    site = await fetchJson("site.json");
+  } catch {
+    const why = probe ? `HTTP ${probe.status}` : "no answer";
+    throw new Error(`GET v1/model: ${why}, and no site.json: neither islr serve nor an islr web build here`);
+  }
+  return { server: false, site };
+}
+
+function checkedMetadata(m) {
   for (const key of ["labels", "layout", "n_coords", "seq_len", "stream"]) {
     if (m[key] === undefined) throw new Error(`the model metadata has no "${key}"`);
   }
   return m;
+}
+
+/**
+ * The static site's service worker, installed and in control: it caches (and unpacks) every
+ * file of the build, so the page loads them from there, online or not. onProgress(message)
+ * hears its progress. A newer build taking over reloads the page onto it.
+ */
+async function serviceWorkerInControl(onProgress) {
+  const workers = navigator.serviceWorker;
+  if (!workers) throw new Error("this browser has no service workers, which this site needs (a private window?)");
+  workers.addEventListener("message", (e) => e.data?.type === "islr-install" && onProgress(e.data));
+  const hadController = Boolean(workers.controller);
+  let registration = null;
+  try {
+    registration = await workers.register("sw.js");
+  } catch (e) {
+    // offline, the browser cannot check for a newer worker: the installed one serves
+    if (!hadController) throw new Error(`cannot install the app for offline use (${e.message ?? e})`);
+  }
+  if (hadController && !registration?.installing && !registration?.waiting) {
+    workers.addEventListener("controllerchange", () => location.reload()); // a newer build, later
+    return;
+  }
+  await new Promise((resolve) => workers.addEventListener("controllerchange", resolve, { once: true }));
+  if (hadController) {
+    location.reload(); // a newer build replaced the one this page came from
+    await new Promise(() => {});
+  }
+  workers.addEventListener("controllerchange", () => location.reload());
+}
+
+/** A djb2 hash, in hex: which model the signs added in this browser belong to. */
+function textHash(text) {
+  let h = 5381;
+  for (let i = 0; i < text.length; i++) h = ((h * 33) ^ text.charCodeAt(i)) >>> 0;
+  return h.toString(16);
 }
 
 /** The page: its elements, its state, the model, the landmarker, the camera and the classifier. */
@@ -271,6 +356,8 @@ class LivePage {
     this.cameraStream = null;
     this.loopToken = 0; // a new token stops the running frame loop
     this.enrolment = null; // the "Add a sign" panel
+    this.site = null; // site.json of a static site (no server)
+    this.localVocabulary = null; // LocalVocabulary: the added signs on a static site
     this.frameT0 = undefined; // when the frame being segmented arrived (its prediction delay)
     this.stats = { lastUpdate: 0, frameTimes: [] };
   }
@@ -320,23 +407,41 @@ class LivePage {
     el.classList.toggle("signing", activity === "signing");
   }
 
-  /** One word per sign; a greyed "?" for a segment that is not a known sign (title: the guesses). */
+  /**
+   * One word per sign; a greyed "?" for a segment that is not a known sign. A tap (or a click)
+   * on a word shows what it was: a sign's probability, a "?"'s best guesses.
+   */
   addToTranscript(entry) {
     this.state.transcript.push(entry);
     const el = $("transcript");
     if (this.state.transcript.length === 1) el.replaceChildren();
     el.classList.remove("muted");
-    const word = document.createElement("span");
+    const word = document.createElement("button");
+    word.type = "button";
+    const times = `${entry.start.toFixed(1)}–${entry.end.toFixed(1)} s`;
     if (entry.type === "sign") {
       word.className = "word";
       word.textContent = entry.label;
-      word.title = `${Math.round(entry.prob * 100)}% (${entry.start.toFixed(1)}–${entry.end.toFixed(1)} s)`;
+      word.title = `${entry.label}: ${Math.round(entry.prob * 100)}% (${times})`;
     } else {
       word.className = "word unknown";
       word.textContent = "?";
-      word.title = `not a known sign; best guesses: ${guesses(entry.top)}`;
+      word.title = `not a known sign (${times}); best guesses: ${guesses(entry.top)}`;
     }
+    word.addEventListener("click", () => this.showGuesses(word));
     el.append(word);
+  }
+
+  showGuesses(word) {
+    const el = $("guesses");
+    const same = this.state.guesses === word.title && !el.hidden;
+    for (const w of $("transcript").querySelectorAll(".word.shown")) w.classList.remove("shown");
+    el.hidden = same;
+    this.state.guesses = same ? null : word.title;
+    if (!same) {
+      word.classList.add("shown");
+      el.textContent = word.title;
+    }
   }
 
   /** A segmentation event, from the server or the in-browser segmenter (the same events). */
@@ -524,15 +629,27 @@ class LivePage {
     $("stage-note").textContent = "Asking for the camera…";
     try {
       this.cameraStream = await navigator.mediaDevices.getUserMedia({
-        video: { width: 640, height: 480 },
+        video: { facingMode: this.options.facing, width: 640, height: 480 },
         audio: false,
       });
     } catch (e) {
       $("stage-note").textContent = `No camera (${e.name}): open a video file instead.`;
       return;
     }
+    const settings = this.cameraStream.getVideoTracks()[0]?.getSettings?.() ?? {};
+    this.state.facing = settings.facingMode ?? this.options.facing;
+    document.body.classList.toggle("mirrored", this.state.facing !== "environment");
     await this.resumeCamera();
     $("camera").textContent = "Stop camera";
+  }
+
+  /** The other camera (front <-> back): stop this one, start that one. */
+  async switchCamera() {
+    this.options.facing = this.options.facing === "user" ? "environment" : "user";
+    if (this.cameraStream) {
+      this.stopCamera();
+      await this.startCamera();
+    }
   }
 
   /** A fresh start of the stream: the landmarker's smoothing, the segmenters. */
@@ -694,7 +811,8 @@ class LivePage {
     const { options, state } = this;
     if (options.infer !== "server") {
       try {
-        this.classifier = await BrowserClassifier.create("v1/model.onnx", this.meta, this.info);
+        const url = here(this.meta.onnx_url ?? "v1/model.onnx");
+        this.classifier = await BrowserClassifier.create(url, this.meta, this.info);
         state.inferMode = "browser";
         return;
       } catch (e) {
@@ -722,7 +840,7 @@ class LivePage {
     const spec = meta.segmenter;
     this.tagger = null;
     if (state.stream.segmenter === "learned" && spec) {
-      const response = await fetch(new URL(spec.url.replace(/^\//, ""), document.baseURI));
+      const response = await fetch(here(spec.url));
       if (!response.ok) throw new Error(`GET ${spec.url}: HTTP ${response.status}`);
       const bytes = new Uint8Array(await response.arrayBuffer());
       this.tagger = await SegmenterModel.create(window.ort, bytes, spec, this.info, meta.n_coords);
@@ -740,9 +858,12 @@ class LivePage {
     state.mpCpuInference = chooseCpuInference(options.mpCpu, state.webglRenderer);
     const base = new URL("static/vendor/holistic/", document.baseURI).href;
     this.holistic = new window.Holistic({ locateFile: (file) => base + file });
+    // pose "full": the Python extractor's settings (islr.extract.holistic.new_holistic); a static
+    // site may be built with the lite pose model (islr web build --pose lite), which is faster
+    const pose = options.pose ?? this.meta.pose_model ?? "full";
+    state.poseModel = pose;
     this.holistic.setOptions({
-      // The same settings as the Python extractor (islr.extract.holistic.new_holistic).
-      modelComplexity: 1,
+      modelComplexity: pose === "lite" ? 0 : 1,
       smoothLandmarks: true,
       enableSegmentation: false,
       refineFaceLandmarks: false,
@@ -758,6 +879,7 @@ class LivePage {
 
   wireControls() {
     $("camera").addEventListener("click", () => (this.cameraStream ? this.stopCamera() : this.startCamera()));
+    $("switch-camera").addEventListener("click", () => this.switchCamera());
     $("clear").addEventListener("click", () => {
       this.state.transcript = [];
       $("transcript").replaceChildren();
@@ -778,10 +900,17 @@ class LivePage {
     });
   }
 
-  /** The "Add a sign" panel over GET/POST/DELETE /v1/vocabulary; the page works without it. */
+  /** The "Add a sign" panel over GET/POST/DELETE /v1/vocabulary (the server's, or on a static
+   * site the browser's own); the page works without it. */
   async setUpEnrolment() {
     const { state } = this;
+    const local = this.site ? await this.openLocalVocabulary() : null;
     this.enrolment = new Enrolment($("enrol"), {
+      ...(local && {
+        request: (method, url, body) => local.request(method, url, body),
+        exportFile: () => local.toFile(),
+        importFile: (file) => local.importFile(file),
+      }),
       state,
       layout: this.info.name,
       pointsOf: (frame) => this.pointsOf(frame),
@@ -796,6 +925,25 @@ class LivePage {
     } catch (e) {
       console.warn("the vocabulary could not be read:", e);
     }
+  }
+
+  /** The static site's vocabulary in this browser (IndexedDB), or null when the model has none. */
+  async openLocalVocabulary() {
+    const files = this.site.model;
+    if (!files.vocabulary || !this.classifier?.embeddingName) return null;
+    const [vocabulary, reference] = await Promise.all([fetchJson(files.vocabulary), fetchJson(files.reference)]);
+    const known = this.meta.known_labels ?? this.meta.labels;
+    const key = `${files.name}:${vocabulary.embedding_dim}:${textHash(known.join("\n"))}`;
+    const embed = async (take) => {
+      const raw = take.frames.map((points) => {
+        const frame = new Float32Array(this.info.nPoints * this.meta.n_coords).fill(NaN);
+        points.forEach((p, i) => p && frame.set(p.slice(0, this.meta.n_coords), i * this.meta.n_coords));
+        return aspectCorrected(frame, this.meta.n_coords, take.image_width, take.image_height);
+      });
+      return this.classifier.embed(raw);
+    };
+    this.localVocabulary = await LocalVocabulary.open({ vocabulary, reference }, known, key, embed);
+    return this.localVocabulary;
   }
 
   /** A fresh GET /v1/vocabulary: the in-browser classifier scores its added signs from now on. */
@@ -813,17 +961,33 @@ class LivePage {
     }
   }
 
+  /** On a static site: the service worker caches the build, then the model's metadata. */
+  async openSite(site) {
+    this.site = site;
+    this.state.site = { build: site.build, files: site.files.length, bytes: site.bytes };
+    this.options.infer = "browser"; // no server to fall back to
+    const mb = (bytes) => (bytes / 1e6).toFixed(1);
+    this.setStatus(`Getting the app ready for offline use (${mb(site.bytes)} MB on the first visit)…`);
+    await serviceWorkerInControl(({ done, total, bytes }) => {
+      this.setStatus(`Downloading the app for offline use: ${done} of ${total} files (${mb(bytes)} MB)…`);
+    });
+    this.state.offlineReady = true;
+    return checkedMetadata(await fetchJson(site.model.info));
+  }
+
   async start() {
     const { state, options } = this;
     try {
       this.setStatus("Loading the model…");
-      this.meta = await loadModelMetadata();
+      const found = await findModel();
+      this.meta = found.server ? found.meta : await this.openSite(found.site);
       this.info = layoutInfo(this.meta.layout);
       // The server's segmenter settings (the model's, or `islr serve --threshold`): one behaviour.
       const overrides = options.threshold === null ? {} : { threshold: options.threshold };
       state.stream = streamConfig(this.meta.stream, overrides);
       const { meta, info } = this;
-      state.model = { name: meta.model, labels: meta.labels.length, layout: info.name, seqLen: meta.seq_len };
+      const name = this.site?.model.name ?? meta.model;
+      state.model = { name, labels: meta.labels.length, layout: info.name, seqLen: meta.seq_len };
       await this.setUpClassifier();
       await this.setUpSegmenter(); // after the classifier, which set onnxruntime-web up
       this.setStatus("Loading MediaPipe Holistic (about 30 MB)…");

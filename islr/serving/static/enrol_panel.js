@@ -2,7 +2,9 @@
 // view's stream segmenter cuts each take), see how consistent they are and whether the sign is
 // too close to a known one (POST /v1/vocabulary/check), save it (POST /v1/vocabulary), list and
 // remove added signs (GET, DELETE). The server stores the vocabulary and refuses writes unless
-// it was started with `islr serve MODEL --allow-enroll`; the panel says so.
+// it was started with `islr serve MODEL --allow-enroll`; the panel says so. On a static site the
+// same requests go to the browser's own vocabulary (local_vocabulary.js: hooks.request), which
+// can also be exported and imported as a vocabulary file.
 import { cutTake } from "./enroll.js";
 
 const COUNTDOWN_SECONDS = 3;
@@ -34,7 +36,7 @@ function writesOffText(vocabulary) {
   );
 }
 
-async function request(method, url, body) {
+async function serverRequest(method, url, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
@@ -52,8 +54,10 @@ async function request(method, url, body) {
 
 /**
  * The panel. hooks: {state, layout, pointsOf(rawFrame), cameraOn(), streamConfig(),
- * activity(), stageNote(text), onVocabulary(vocabulary)}; app.js feeds it every frame
- * (onFrame) and every segmentation event (onEvent) of the live view.
+ * activity(), stageNote(text), onVocabulary(vocabulary), and on a static site request(method,
+ * url, body) -> {status, ok, body}, exportFile() -> the vocabulary file's JSON,
+ * importFile(json) -> the number of signs read}; app.js feeds it every frame (onFrame) and every
+ * segmentation event (onEvent) of the live view.
  */
 export class Enrolment {
   constructor(root, hooks) {
@@ -80,6 +84,39 @@ export class Enrolment {
     this.el("save").addEventListener("click", () => this.save(false));
     this.el("force").addEventListener("click", () => this.save(true));
     this.el("discard").addEventListener("click", () => this.discard());
+    this.request = hooks.request ?? serverRequest;
+    const files = this.el("files");
+    if (files) files.hidden = !hooks.exportFile;
+    if (hooks.exportFile) {
+      this.el("export").addEventListener("click", () => this.exportFile());
+      this.el("import").addEventListener("change", (e) => {
+        if (e.target.files.length) this.importFile(e.target.files[0]);
+        e.target.value = "";
+      });
+    }
+  }
+
+  /** Download the added signs as a vocabulary file (as `islr vocab export` writes it). */
+  exportFile() {
+    const file = this.hooks.exportFile();
+    const blob = new Blob([JSON.stringify(file, null, 1) + "\n"], { type: "application/json" });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = `${this.hooks.state.model?.name ?? "model"}.vocab.json`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    this.view.exported = file;
+    this.setPhase(this.view.phase, `Exported ${file.signs.length} signs: \`islr vocab import MODEL FILE\` reads it.`);
+  }
+
+  async importFile(file) {
+    try {
+      const n = await this.hooks.importFile(JSON.parse(await file.text()));
+      await this.load();
+      this.setPhase(this.view.phase, `Imported ${n} signs from ${file.name}.`);
+    } catch (e) {
+      this.setPhase(this.view.phase, `Cannot import ${file.name}: ${e.message ?? e}`, true);
+    }
   }
 
   get view() {
@@ -103,7 +140,7 @@ export class Enrolment {
   async load() {
     let answer;
     try {
-      answer = await request("GET", "v1/vocabulary");
+      answer = await this.request("GET", "v1/vocabulary");
     } catch (e) {
       answer = { status: 0, ok: false, body: { detail: String(e.message ?? e) } };
     }
@@ -282,7 +319,7 @@ export class Enrolment {
       return;
     }
     this.setPhase("checking", "Comparing the takes…");
-    const answer = await request("POST", "v1/vocabulary/check", { label: this.label, takes });
+    const answer = await this.request("POST", "v1/vocabulary/check", { label: this.label, takes });
     if (!answer.ok) {
       this.setPhase("error", this.refusal(answer), true);
       return;
@@ -312,7 +349,7 @@ export class Enrolment {
     this.busy = true;
     this.setPhase("saving", `Saving “${this.label}”…`);
     try {
-      const answer = await request("POST", "v1/vocabulary", { label: this.label, takes, force });
+      const answer = await this.request("POST", "v1/vocabulary", { label: this.label, takes, force });
       if (answer.status === 409) {
         const detail = answer.body?.detail;
         const check = detail && typeof detail === "object" && !Array.isArray(detail) ? detail : answer.body;
@@ -343,7 +380,7 @@ export class Enrolment {
   }
 
   async remove(label) {
-    const answer = await request("DELETE", `v1/vocabulary/${encodeURIComponent(label)}`);
+    const answer = await this.request("DELETE", `v1/vocabulary/${encodeURIComponent(label)}`);
     if (!answer.ok) {
       this.setPhase(this.view.phase, `Cannot remove “${label}”: ${this.refusal(answer)}`, true);
       return;
