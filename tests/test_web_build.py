@@ -107,3 +107,17 @@ def test_the_cli_says_what_it_wrote(static, tmp_path, monkeypatch):
         build_app(), ["web", "build", "include50", "--out", str(tmp_path / "s"), "--pose", "x"]
     )
     assert result.exit_code == 2 and "--pose must be one of" in result.output
+
+
+def test_the_build_needs_the_core_install_only(static, tmp_path):
+    """No torch, no MediaPipe: `islr web build` of an .onnx model runs on the light install."""
+    from test_extras import TRAIN, VIDEO, run_without
+
+    code = (
+        "from pathlib import Path\nfrom islr.serving.site import build_site\n"
+        f"m = build_site('include50', {str(tmp_path / 'site')!r}, static_dir=Path({str(static)!r}))\n"
+        "print(m['build'])"
+    )
+    done = run_without(TRAIN + VIDEO, code)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "site" / "site.json").is_file()
