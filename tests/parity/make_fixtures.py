@@ -301,8 +301,8 @@ def stream_events_fixture() -> dict[str, Any]:
     """A recorded stream through both trackers with a small real model's probabilities."""
     from islr.inference import Engine
     from islr.inference.segmenter import SegmenterModel, merged_stream
-    from islr.streaming import StreamConfig
     from islr.landmarks import get_layout
+    from islr.streaming import StreamConfig
     from tests.test_inference_support import tiny_run
 
     frames, times = recorded_stream()
@@ -472,14 +472,8 @@ FIT_DIM = 24
 def head_fit_outputs(fixture: dict[str, Any]) -> dict[str, Any]:
     """Python's fit_head on the fixture's known embeddings and takes (no augmented copies, as
     the page adds signs), and the top-1 of each query under it."""
-    from islr.inference.refit import fit_head
-    from islr.inference.vocabulary import (
-        AddedSign,
-        Calibration,
-        EmbeddingReference,
-        Vocabulary,
-        vocabulary_log_scores,
-    )
+    from islr.modelfile import Calibration, EmbeddingReference
+    from islr.vocabulary import AddedSign, Vocabulary, fit_head, vocabulary_log_scores
 
     known = fixture["known"]
     signs = tuple(

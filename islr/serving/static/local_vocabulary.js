@@ -1,6 +1,6 @@
 // Twin of islr/serving/routers/vocabulary.py: /v1/vocabulary in the browser, for a site with no server.
 // The same requests and answers (list, check, add, remove) over the vocabulary file's format
-// (islr/inference/vocabulary.py: Vocabulary.to_dict), kept in IndexedDB with the takes; the takes
+// (islr/vocabulary/model.py: Vocabulary.to_dict), kept in IndexedDB with the takes; the takes
 // are embedded by the model in the browser and the head is refitted here (refit.js). Export and
 // import write and read the file `islr vocab export/import` uses.
 import { fitHead } from "./refit.js";

@@ -1,4 +1,4 @@
-// Twin of islr/inference/refit.py: the vocabulary's head refitted in the browser (fit_head).
+// Twin of islr/vocabulary/fit.py: the vocabulary's head refitted in the browser (fit_head).
 // A multinomial logistic regression over the sign embedding, as scikit-learn's
 // LogisticRegression(C, class_weight="balanced", lbfgs) fits it on standardised embeddings: the
 // model's known-sign training embeddings and the added signs' takes. The objective is strictly
