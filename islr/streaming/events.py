@@ -12,7 +12,7 @@ changing labels.
 Events are plain dicts (JSON-ready): ``{"type": "partial", "top": [{"label", "prob"}...]}``,
 ``{"type": "sign", "label", "prob", "start", "end", "top"}``,
 ``{"type": "unknown", "start", "end", "top"}``, ``{"type": "rest"}``.
-The page (``islr/serving/static/pipeline.js``: ``streamEvent``) builds the same events.
+The page's twin (``StreamSegmenter`` in ``islr/serving/static/streaming.js``) builds the same events.
 """
 
 from __future__ import annotations

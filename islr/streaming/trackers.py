@@ -1,8 +1,8 @@
 """Finding the signs in a live stream of landmark frames: the trackers (steps 1-2).
 
-Pure state machines with no I/O (the web page's ``StreamSegmenter``, ``TagDecoder`` and
-``LearnedSegmenter`` in ``islr/serving/static/pipeline.js`` run the same algorithms with the same
-settings).
+Pure state machines with no I/O (the web page's twins, ``SegmentTracker``, ``TagDecoder`` and
+``LearnedTracker`` in ``islr/serving/static/streaming.js``, run the same algorithms with the same
+settings; tests/parity checks them on the same fixtures).
 
 Two trackers find the signs, chosen by the ``segmenter`` setting. ``"learned"``
 (:class:`LearnedTracker` + :class:`TagDecoder`): the segmenter model
