@@ -5,7 +5,8 @@ reproduce every fixture (so a fixture never goes stale), and Node runs tests/par
 which checks the page's modules (islr/serving/static/*.js) against the same files: the input
 pipeline, the stream segmenters (heuristic, and learned in onnxruntime-web), the unknown-sign
 score, the scoring of added signs, the vocabulary head's refit (the same top-1 as scikit-learn's),
-and that the JS settings list is StreamConfig's fields.
+the model file's encoded arrays, and that the JS settings list is StreamConfig's fields; and the
+page's own vocabulary for static sites (local_vocabulary.js) on its own.
 Fast (no browser, no torch); the Node half skips without Node (fails under CI=true).
 """
 
@@ -89,6 +90,11 @@ def test_python_reproduces_the_head_fit_fixture() -> None:
     np.testing.assert_allclose(got["head"]["bias"], fixture["expected"]["head"]["bias"], atol=1e-3)
     # the queries exercise both added signs, the known sign with examples and other known ones
     assert {"new-1", "new-2", "k3", "k0"} <= set(got["top1"])
+
+
+def test_python_reproduces_the_arrays_fixture() -> None:
+    fixture = load("arrays.json")
+    assert make_fixtures.arrays_outputs(fixture) == fixture["expected"]
 
 
 def test_js_twins_match_the_fixtures() -> None:

@@ -526,6 +526,33 @@ def head_fit_fixture() -> dict[str, Any]:
     return {**fixture, "expected": head_fit_outputs(fixture)}
 
 
+# ------------------------------------------------------------------- the model file's arrays
+
+
+def arrays_outputs(fixture: dict[str, Any]) -> dict[str, Any]:
+    """The encoded arrays (float16 and int8 rows, as a model's embedding reference stores them)
+    decoded by Python: what the page must read from them."""
+    from islr.modelfile import decode_array, decode_int8_rows
+
+    return {
+        "float16": decode_array(fixture["float16"]).tolist(),
+        "int8_rows": decode_int8_rows(fixture["int8_rows"]).tolist(),
+    }
+
+
+def arrays_fixture() -> dict[str, Any]:
+    from islr.modelfile import encode_array, encode_int8_rows
+
+    rng = np.random.default_rng(5)
+    values = rng.normal(scale=0.3, size=(4, 6))
+    values[0, :3] = [0.0, 1e-6, -65504.0]  # zero, a subnormal, the largest float16
+    fixture = {
+        "float16": encode_array(values),
+        "int8_rows": encode_int8_rows(rng.normal(size=(5, 7))),
+    }
+    return {**fixture, "expected": arrays_outputs(fixture)}
+
+
 # ------------------------------------------------------------------------------------- main
 
 FIXTURES = {
@@ -534,6 +561,7 @@ FIXTURES = {
     "stream_events.json": (stream_events_fixture, stream_events_outputs),
     "vocabulary.json": (vocabulary_fixture, vocabulary_outputs),
     "head_fit.json": (head_fit_fixture, head_fit_outputs),
+    "arrays.json": (arrays_fixture, arrays_outputs),
 }
 
 

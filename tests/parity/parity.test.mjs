@@ -24,6 +24,7 @@ import {
   streamConfig,
   topLabels,
 } from "../../islr/serving/static/streaming.js";
+import { decodeArray, decodeInt8Rows, LocalVocabulary, parseVocabulary } from "../../islr/serving/static/local_vocabulary.js";
 import { fitHead } from "../../islr/serving/static/refit.js";
 import { scoreWithVocabulary } from "../../islr/serving/static/vocabulary.js";
 
@@ -249,4 +250,54 @@ test("fitHead (refit.js) gives Python's fit_head top-1 on every query", () => {
   const [js, py] = [centred(head.bias), centred(f.expected.head.bias)];
   const diff = Math.max(...js.map((b, i) => Math.abs(b - py[i])));
   assert.ok(diff < 0.05, `bias differs by ${diff} (fit in ${ms.toFixed(0)} ms)`);
+});
+
+test("the model file's arrays (float16, int8 rows) decode as Python decodes them", () => {
+  const f = fixture("arrays.json");
+  decodeArray(f.float16).forEach((row, i) => assertClose(row, f.expected.float16[i], 0, "float16"));
+  decodeInt8Rows(f.int8_rows).forEach((row, i) => assertClose(row, f.expected.int8_rows[i], 1e-12, "int8 rows"));
+});
+
+test("LocalVocabulary answers the server's vocabulary requests, exports and imports its file", async () => {
+  const f = fixture("head_fit.json");
+  const dim = f.dim;
+  const base = {
+    allow_enroll: false,
+    calibration: { scale: 4, bias: -3.88 },
+    embedding_dim: dim,
+    duplicate_similarity: 0.9,
+    signs: f.known.map((label) => ({ label, kind: "known", examples: 0, provenance: [] })),
+    head: null,
+  };
+  const reference = { known_embeddings: null, known_prototypes: null };
+  const takes = f.signs[0].prototypes; // three unit embeddings of one new sign
+  let k = 0;
+  const embed = async () => takes[k++ % takes.length];
+  const open = () => LocalVocabulary.open({ vocabulary: base, reference }, f.known, "test", embed);
+  const local = await open(); // no IndexedDB in Node: kept in memory
+  const take = { frames: [[[0.5, 0.5, 0]]], layout: "x", image_width: 4, image_height: 3 };
+  const check = await local.request("POST", "v1/vocabulary/check", { label: "wave", takes: [take, take, take] });
+  assert.equal(check.status, 200);
+  assert.equal(check.body.consistency.per_take.length, 3);
+  const added = await local.request("POST", "v1/vocabulary", { label: " wave ", takes: [take, take, take] });
+  assert.equal(added.status, 200, JSON.stringify(added.body));
+  assert.deepEqual([added.body.sign.label, added.body.sign.examples, added.body.sign.kind], ["wave", 3, "added"]);
+  const listing = (await local.request("GET", "v1/vocabulary")).body;
+  assert.equal(listing.allow_enroll, true);
+  assert.deepEqual(listing.signs.map((s) => s.label), [...f.known, "wave"]);
+  // the same takes again under another name: too close to "wave", refused unless forced
+  const again = await local.request("POST", "v1/vocabulary", { label: "wave 2", takes: [take, take, take] });
+  assert.equal(again.status, 409);
+  assert.equal(again.body.nearest.label, "wave");
+  const removal = await local.request("DELETE", "v1/vocabulary/k1");
+  assert.equal(removal.status, 400); // a known sign without added examples
+  // the file islr vocab import reads; imported into another browser, the same signs
+  const file = local.toFile();
+  assert.deepEqual([file.version, file.embedding_dim, file.signs.length], [1, dim, 1]);
+  const other = await open();
+  assert.equal(await other.importFile(JSON.parse(JSON.stringify(file))), 1);
+  assert.deepEqual(other.toFile().signs, file.signs);
+  assert.throws(() => parseVocabulary({ ...file, embedding_dim: dim + 1 }, dim), /another model/);
+  assert.equal((await local.request("DELETE", "v1/vocabulary/wave")).status, 200);
+  assert.deepEqual(local.toFile().signs, []);
 });
