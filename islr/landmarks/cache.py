@@ -75,11 +75,27 @@ class ManifestEntry:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+# A sample file name is its id's last part + ".npz", written through a temp file named
+# ".<name>.<8 random>.tmp": 255 bytes (the usual file-name limit) minus that overhead.
+MAX_ID_PART_BYTES = 200
+
+
 def sample_path_for(sample_id: str) -> str:
-    """Relative path of the sample file for ``sample_id`` (ids are kept readable, not hashed)."""
+    """Relative path of the sample file for ``sample_id`` (ids are kept readable, not hashed).
+
+    ``ValueError`` for an id that cannot name a file inside the cache: empty, ``.``/``..``
+    parts, control characters (NUL...), or a part longer than the file system allows.
+    """
     parts = [p for p in sample_id.replace("\\", "/").split("/") if p]
     if not parts or any(p in (".", "..") for p in parts):
         raise ValueError(f"invalid sample id {sample_id!r}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in sample_id):
+        raise ValueError(f"invalid sample id {sample_id!r}: it contains control characters")
+    if any(len(p.encode("utf-8")) > MAX_ID_PART_BYTES for p in parts):
+        raise ValueError(
+            f"invalid sample id {sample_id[:40]!r}...: a part longer than "
+            f"{MAX_ID_PART_BYTES} bytes cannot be a file name"
+        )
     return "/".join([SAMPLES_DIR, *parts]) + ".npz"
 
 
