@@ -8,14 +8,16 @@ becomes a ``failures.csv`` row; the batch goes on.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from islr.errors import DatasetError
-from islr.landmarks.cache import LandmarkCache, ManifestEntry
+from islr.landmarks.cache import LandmarkCache, ManifestEntry, sample_path_for
 from islr.landmarks.layouts import (
     HANDS_POSE75,
     POSE_LEFT_ELBOW,
@@ -29,6 +31,7 @@ from islr.landmarks.layouts import (
 from islr.landmarks.sequence import (
     LandmarkFileError,
     LandmarkSequence,
+    sequence_to_bytes,
 )
 
 INCLUDE_IMAGE_SIZE = (1920, 1080)
@@ -143,6 +146,10 @@ def read_include_json(path: str | Path) -> tuple[LandmarkSequence, str, str]:
         raise ImportFileError("not a text file (expected INCLUDE keypoint JSON)") from e
     except json.JSONDecodeError as e:
         raise ImportFileError(f"not valid JSON ({e.msg} at line {e.lineno})") from e
+    except RecursionError:
+        raise ImportFileError("JSON nested too deeply (not an INCLUDE keypoint file)") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise ImportFileError(f"not valid JSON ({e})") from None
     if not isinstance(d, dict):
         raise ImportFileError("the JSON is not an object with pose_x, pose_y, hand1_x... fields")
     pose_x, pose_y = _coords(d, "pose_x", 33), _coords(d, "pose_y", 33)
@@ -156,7 +163,9 @@ def read_include_json(path: str | Path) -> tuple[LandmarkSequence, str, str]:
     label = d.get("label")
     if not isinstance(label, str) or not label.strip():
         raise ImportFileError("no 'label' field (the sign name)")
-    uid = str(d.get("uid") or path.stem)
+    uid = d.get("uid") or path.stem
+    if not isinstance(uid, str):
+        raise ImportFileError(f"'uid' is not a string ({type(uid).__name__})")
     pose = np.stack([pose_x, pose_y], axis=-1)
     hand1 = np.stack(hands[:2], axis=-1)
     hand2 = np.stack(hands[2:], axis=-1)
@@ -291,6 +300,42 @@ def read_pose_file(path: str | Path, layout: str = "holistic136") -> LandmarkSeq
 
 
 # ---- the batch ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportJob:
+    """One input to import: a file (or, for MP_Data, a folder of frames).
+
+    ``source`` is its POSIX path relative to the folder given to ``islr import`` (the manifest's
+    ``source`` and the ``failures.csv`` row name it); ``size`` and ``mtime`` let a rerun skip it
+    when unchanged; ``info`` carries what a listing already knows (label, signer...).
+    """
+
+    source: str
+    path: Path
+    size: int
+    mtime: float
+    info: dict = field(default_factory=dict, compare=False)
+
+
+Convert = Callable[[ImportJob], tuple[LandmarkSequence, ManifestEntry]]
+
+
+def file_job(path: Path, root: Path, **info) -> ImportJob:
+    """An :class:`ImportJob` for ``path``, named relative to ``root``."""
+    stat = path.stat()
+    source = path.relative_to(root).as_posix() if path != root else path.name
+    return ImportJob(source, path, stat.st_size, stat.st_mtime, dict(info))
+
+
+def default_import_workers() -> int:
+    """Threads converting files at once: the CPUs this process may use (at least 2: reading
+    waits on the disk, zlib and pyarrow release the GIL)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(2, cpus)
+
+
 def _find_inputs(
     src: Path, suffix: str, skip: Callable[[Path], bool] = lambda p: False
 ) -> list[Path]:
@@ -299,34 +344,72 @@ def _find_inputs(
     if not src.is_dir():
         raise DatasetError(f"{src}: no such file or folder")
     files = sorted(
-        p for p in src.rglob("*") if p.is_file() and p.suffix.lower() == suffix and not skip(p)
+        p
+        for p in src.rglob("*")
+        if p.is_file() and p.suffix.lower() == suffix and not p.name.startswith(".") and not skip(p)
     )
     if not files:
         raise DatasetError(f"{src}: no {suffix} files found (is this the right folder?)")
     return files
 
 
+def _reason(error: BaseException) -> str:
+    """One line for failures.csv: our own errors as they are, anything else with its type."""
+    if isinstance(error, ImportFileError | LandmarkFileError):
+        return str(error)
+    if isinstance(error, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(error, OSError) and error.strerror:
+        return f"cannot read: {error.strerror}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _convert_one(convert: Convert, job: ImportJob):
+    """Worker side: read and convert one input; ``(entry, payload)`` or the exception."""
+    try:
+        seq, entry = convert(job)
+        if not entry.id:
+            raise ImportFileError("no sample id")
+        try:
+            sample_path_for(entry.id)
+        except ValueError as e:
+            raise ImportFileError(str(e)) from None
+        entry.n_frames, entry.layout = seq.n_frames, seq.layout
+        return entry, sequence_to_bytes(seq)
+    except Exception as e:  # one bad input never stops the batch: it becomes its failure row
+        return e
+
+
 def _import(
     fmt: str,
-    files: list[Path],
-    root: Path,
+    jobs: list[ImportJob],
     out: str | Path,
     split: str,
-    convert: Callable[[Path, str], tuple[LandmarkSequence, ManifestEntry]],
+    convert: Convert,
     progress: ProgressFn | None,
+    layout: str | None = None,
+    workers: int | None = None,
+    exists: Callable[[str], bool] | None = None,
 ) -> ImportSummary:
-    summary = ImportSummary(format=fmt, found=len(files))
+    """Convert ``jobs`` in parallel threads and add them to the cache at ``out`` (this thread is
+    the cache's only writer, in job order). An input whose size and mtime (and, if given, stored
+    ``layout``) match its manifest entry is skipped; a failed one becomes a failures.csv row.
+    ``exists(source)`` tells whether an input is still there (for sample-id clashes)."""
+    summary = ImportSummary(format=fmt, found=len(jobs))
     cache = LandmarkCache(out)
     with cache.writer(batch=_BATCH) as writer:
-        existing = cache.entries()
+        existing = cache.entries() if cache.exists() else []
         by_source = {e.source: e for e in existing}
         source_of_id = {e.id: e.source for e in existing}
-        retried: list[str] = []
-        for n, path in enumerate(files, 1):
-            source = path.relative_to(root).as_posix() if path != root else path.name
-            stat = path.stat()
-            old = by_source.get(source)
-            if old and old.source_size == stat.st_size and old.source_mtime == stat.st_mtime:
+        todo: list[ImportJob] = []
+        for job in jobs:
+            old = by_source.get(job.source)
+            if (
+                old
+                and old.source_size == job.size
+                and old.source_mtime == job.mtime
+                and (layout is None or old.layout == layout)
+            ):
                 summary.labels.add(old.label)
                 if split and old.split != split:
                     writer.append_entries([replace(old, split=split)])
@@ -334,55 +417,80 @@ def _import(
                 else:
                     summary.skipped += 1
             else:
-                try:
-                    seq, entry = convert(path, source)
+                todo.append(job)
+        done = len(jobs) - len(todo)
+        if progress is not None and done:
+            progress(done, len(jobs), "")
+        retried: list[str] = []
+        n_threads = max(1, min(workers or default_import_workers(), len(todo) or 1))
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            # a bounded window of jobs in flight: memory stays flat on 94k-file corpora
+            window = 4 * n_threads
+            pending = [pool.submit(_convert_one, convert, job) for job in todo[:window]]
+            for n, job in enumerate(todo):
+                result = pending[n].result()
+                pending[n] = None  # type: ignore[call-overload]
+                if n + window < len(todo):
+                    pending.append(pool.submit(_convert_one, convert, todo[n + window]))
+                old = by_source.get(job.source)
+                if not isinstance(result, BaseException):
+                    entry, payload = result
                     other = source_of_id.get(entry.id)
-                    if other and other != source and (root / other).exists():
-                        raise ImportFileError(
+                    if other and other != job.source and (exists is None or exists(other)):
+                        result = ImportFileError(
                             f"sample id {entry.id!r} was already imported from {other}; "
                             "import one of the two into another cache"
                         )
-                except (ImportFileError, LandmarkFileError, OSError) as e:
-                    summary.failures.append((source, str(e)))
-                    writer.record_failure(source, str(e))
+                if isinstance(result, BaseException):
+                    reason = _reason(result)
+                    summary.failures.append((job.source, reason))
+                    writer.record_failure(job.source, reason)
                 else:
-                    entry.split = split or (old.split if old else "")
+                    entry.split = split or entry.split or (old.split if old else "")
                     entry.source, entry.source_size, entry.source_mtime = (
-                        source,
-                        stat.st_size,
-                        stat.st_mtime,
+                        job.source,
+                        job.size,
+                        job.mtime,
                     )
-                    writer.add(seq, entry)
-                    source_of_id[entry.id] = source
-                    retried.append(source)
+                    writer.add_bytes(payload, entry)
+                    source_of_id[entry.id] = job.source
+                    retried.append(job.source)
                     summary.imported += 1
                     summary.labels.add(entry.label)
-            if progress is not None:
-                progress(n, len(files), source)
+                if progress is not None:
+                    progress(done + n + 1, len(jobs), job.source)
         writer.clear_failures(retried)
     return summary
 
 
 def import_include_json(
-    src: str | Path, out: str | Path, split: str = "", progress: ProgressFn | None = None
+    src: str | Path,
+    out: str | Path,
+    split: str = "",
+    progress: ProgressFn | None = None,
+    workers: int | None = None,
 ) -> ImportSummary:
     """Import AI4Bharat INCLUDE keypoint JSON files (a folder, searched recursively, or one file)
     into the cache at ``out`` (hands_pose75, hands assigned to left/right by the pose wrists)."""
     src = Path(src)
     files = _find_inputs(src, ".json", skip=lambda p: p.name.startswith("label_map"))
     root = src if src.is_dir() else src.parent
+    jobs = [file_job(p, root) for p in files]
 
-    def convert(path: Path, rel: str) -> tuple[LandmarkSequence, ManifestEntry]:
-        seq, label, uid = read_include_json(path)
+    def convert(job: ImportJob) -> tuple[LandmarkSequence, ManifestEntry]:
+        seq, label, uid = read_include_json(job.path)
         entry = ManifestEntry(
             id=uid,
             label=label,
             label_raw=label,
-            extra={"importer": "include-json", "video": _video_id(uid, label), "file": rel},
+            extra={"importer": "include-json", "video": _video_id(uid, label), "file": job.source},
         )
         return seq, entry
 
-    return _import("include-json", files, root, out, split, convert, progress)
+    return _import(
+        "include-json", jobs, out, split, convert, progress, workers=workers,
+        exists=lambda source: (root / source).exists(),
+    )  # fmt: skip
 
 
 def import_pose_files(
@@ -392,6 +500,7 @@ def import_pose_files(
     layout: str = "holistic136",
     label: str | None = None,
     progress: ProgressFn | None = None,
+    workers: int | None = None,
 ) -> ImportSummary:
     """Import pose-format ``.pose`` files (one file, or a folder searched recursively). The label
     is ``label`` if given, else the sign folder the file sits in (INCLUDE-style names work)."""
@@ -401,23 +510,26 @@ def import_pose_files(
     get_layout(layout)  # fail early on an unknown layout
     files = _find_inputs(src, ".pose")
     root = src if src.is_dir() else src.parent
+    jobs = [file_job(p, root) for p in files]
 
-    def convert(path: Path, rel: str) -> tuple[LandmarkSequence, ManifestEntry]:
-        seq = read_pose_file(path, layout)
-        found, found_raw, category = label_from_path(rel)
-        sample_id = sample_id_for(rel)
+    def convert(job: ImportJob) -> tuple[LandmarkSequence, ManifestEntry]:
+        seq = read_pose_file(job.path, layout)
+        found, found_raw, category = label_from_path(job.source)
         extra = {"importer": "pose"}
         if category:
             extra["category"] = category
         entry = ManifestEntry(
-            id=sample_id,
+            id=sample_id_for(job.source),
             label=label if label is not None else found,
             label_raw=label if label is not None else found_raw,
             extra=extra,
         )
         return seq, entry
 
-    return _import("pose", files, root, out, split, convert, progress)
+    return _import(
+        "pose", jobs, out, split, convert, progress, layout=layout, workers=workers,
+        exists=lambda source: (root / source).exists(),
+    )  # fmt: skip
 
 
 def import_include_splits(
@@ -426,8 +538,6 @@ def import_include_splits(
     """Import ``root/<split>/`` (INCLUDE keypoint JSON, e.g. INCLUDE-50's ``train``, ``val``) into
     the cache at ``out`` with that split, skipping splits the cache already holds; the splits
     imported now."""
-    from islr.landmarks import LandmarkCache
-
     out = Path(out)
     have = (
         {e.split for e in LandmarkCache(out).entries()}
@@ -438,3 +548,60 @@ def import_include_splits(
     for split in todo:
         import_include_json(Path(root) / split, out, split=split)
     return todo
+
+
+# ---- every format behind one name --------------------------------------------------------------
+IMPORT_FORMATS = {
+    "include-json": "AI4Bharat INCLUDE keypoint JSON, one file per video (pose + 2 hands, x/y)",
+    "pose": "pose-format .pose files (MediaPipe Holistic)",
+    "seed-npy": "the seed notebook's cache: (T, 408) .npy per video + file_to_label.json",
+    "mpdata": "MP_Data/<sign>/<sequence>/<frame>.npy (1662, 258 or 126 values per frame)",
+    "npy": "(T, K) .npy arrays of a declared frame layout (--frame-layout)",
+    "gislr": "Kaggle asl-signs (GISLR): train.csv + parquet files (needs islr[gislr])",
+    "openhands": "OpenHands pose .pkl files ({keypoints (T, 75, C), confidences})",
+}
+
+
+def _importer(fmt: str) -> Callable[..., ImportSummary]:
+    if fmt == "include-json":
+        return import_include_json
+    if fmt == "pose":
+        return import_pose_files
+    if fmt in ("seed-npy", "mpdata", "npy"):
+        from islr.datasets import flat_formats
+
+        return {
+            "seed-npy": flat_formats.import_seed_npy,
+            "mpdata": flat_formats.import_mpdata,
+            "npy": flat_formats.import_npy,
+        }[fmt]
+    if fmt == "gislr":
+        from islr.datasets.gislr import import_gislr
+
+        return import_gislr
+    if fmt == "openhands":
+        from islr.datasets.openhands import import_openhands
+
+        return import_openhands
+    raise DatasetError(f"unknown import format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
+
+
+def import_format(fmt: str, src: str | Path, out: str | Path, **options) -> ImportSummary:
+    """Import ``src`` of format ``fmt`` into the cache at ``out``. ``options`` are the format's
+    keyword arguments (``split``, ``layout``, ``frame_layout``, ``labels``, ``image_size``...);
+    ``None`` means the format's default, and an option the format does not take is an error."""
+    import inspect
+
+    function = _importer(fmt)
+    accepted = inspect.signature(function).parameters
+    given = {k: v for k, v in options.items() if v is not None}
+    wrong = [k for k in given if k not in accepted]
+    if wrong:
+        names = ", ".join("--" + k.replace("_", "-") for k in wrong)
+        raise DatasetError(f"{names} does not apply to the {fmt} format")
+    if fmt == "npy" and "frame_layout" not in given:
+        raise DatasetError(
+            "the npy format needs --frame-layout (e.g. hands_pose75:xy for 75 points x (x, y)); "
+            "see docs/formats.md"
+        )
+    return function(src, out, **given)
