@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from islr.cli.common import console, make_progress, out, user_errors
@@ -105,47 +106,134 @@ def labels(
                 console.print(f"{len(lines)} of the {name} list's videos are not in the cache")
 
 
+def _size(text: str | None, option: str) -> tuple[int, int] | None:
+    """``WxH`` -> ``(W, H)``."""
+    from islr.errors import DatasetError
+
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise DatasetError(f"{option} must be WxH in pixels, e.g. 640x480; got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise DatasetError(f"{option} must be positive, got {text!r}")
+    return w, h
+
+
 def import_(
-    fmt: str = typer.Argument(..., help="include-json or pose."),
+    fmt: str = typer.Argument(
+        ...,
+        help="auto, include-json, pose, seed-npy, mpdata, npy, gislr or openhands "
+        "(docs/formats.md).",
+    ),
     src: Path = typer.Argument(..., help="A file or a folder (searched recursively)."),
     out_dir: Path = typer.Option(..., "--out", help="Cache folder (created or appended to)."),
     split: str = typer.Option("", "--split", help="Split to give the imported samples."),
-    layout: str = typer.Option(
-        "holistic136", "--layout", help="Layout for .pose files (include-json is hands_pose75)."
+    layout: str | None = typer.Option(
+        None,
+        "--layout",
+        help="Cache layout to store (default: holistic136; hands_pose75 for include-json, "
+        "openhands and 2-D npy).",
+    ),
+    frame_layout: str | None = typer.Option(
+        None,
+        "--frame-layout",
+        help="seed-npy, npy, mpdata: the order of the values in a frame: seed408, mp1662, "
+        "mp258, mp126, LAYOUT:COORDS (hands_pose75:xy) or a layout file.",
+    ),
+    interleave: str | None = typer.Option(
+        None, "--interleave", help="npy: point (x0,y0,x1,...) or coord (x0,x1,...,y0,...)."
+    ),
+    labels: Path | None = typer.Option(
+        None,
+        "--labels",
+        help="seed-npy, npy: label file (JSON {file: label}, or CSV file,label[,signer,split]).",
+    ),
+    image_size: str | None = typer.Option(
+        None, "--image-size", help="WxH of the source videos, when known (e.g. 640x480)."
+    ),
+    pixel_scale: str | None = typer.Option(
+        None, "--pixel-scale", help="openhands: WxH the x, y of pixel-unit files are divided by."
     ),
     label: str | None = typer.Option(
         None, "--label", help=".pose only: label for every file (default: its folder name)."
     ),
+    limit: int | None = typer.Option(None, "--limit", help="gislr: only the first N rows."),
+    workers: int = typer.Option(0, "--workers", "-j", help="Threads (0 = one per CPU core)."),
 ) -> None:
-    """Import landmarks extracted elsewhere: INCLUDE keypoint JSON or pose-format .pose files."""
-    from islr.datasets.importers import import_include_json, import_pose_files
-    from islr.errors import DatasetError
+    """Import landmarks extracted elsewhere (resumable; bad files go to failures.csv).
 
-    with user_errors(), make_progress() as progress:
-        task = progress.add_task(f"import {fmt}", total=None, status="")
+    `islr import auto SRC --out CACHE` says which format it found and imports it.
+    """
+    from islr.datasets.importers import import_format
 
-        def on_file(done: int, total: int, name: str) -> None:
-            progress.update(task, completed=done, total=total, status=name[-40:])
+    with user_errors():
+        options = {
+            "split": split or None,
+            "layout": layout,
+            "frame_layout": frame_layout,
+            "interleave": interleave,
+            "labels": labels,
+            "image_size": _size(image_size, "--image-size"),
+            "pixel_scale": _size(pixel_scale, "--pixel-scale"),
+            "label": label,
+            "limit": limit,
+            "workers": workers or None,
+        }
+        if fmt == "auto":
+            from islr.datasets.detect import detect_format
 
-        if fmt == "include-json":
-            summary = import_include_json(src, out_dir, split=split, progress=on_file)
-        elif fmt == "pose":
-            summary = import_pose_files(
-                src, out_dir, split=split, layout=layout, label=label, progress=on_file
-            )
-        else:
-            raise DatasetError(f"unknown import format {fmt!r}; use include-json or pose")
+            found = detect_format(src)
+            out.print(f"[bold]{escape(str(src))}[/]: {found.format}: {escape(found.reason)}")
+            fmt = found.format
+            for key, value in found.options.items():
+                options[key] = options[key] or value
+        with make_progress() as progress:
+            task = progress.add_task(f"import {fmt}", total=None, status="")
+
+            def on_file(done: int, total: int, name: str) -> None:
+                progress.update(task, completed=done, total=total, status=escape(name[-40:]))
+
+            summary = import_format(fmt, src, out_dir, progress=on_file, **options)
     moved = f"{summary.resplit} moved to split {split!r}, " if summary.resplit else ""
     out.print(
-        f"[bold]{out_dir}[/]: {summary.imported} imported, {summary.skipped} unchanged, "
-        f"{moved}{len(summary.failures)} failed "
-        f"({summary.found} files, {len(summary.labels - {''})} labels)"
+        f"[bold]{escape(str(out_dir))}[/]: {summary.imported} imported, {summary.skipped} "
+        f"unchanged, {moved}{len(summary.failures)} failed "
+        f"({summary.found} inputs, {len(summary.labels - {''})} labels)"
     )
     for file, reason in summary.failures[:10]:
-        console.print(f"[yellow]failed[/] {file}: {reason}")
+        console.print(f"[yellow]failed[/] {escape(file)}: {escape(reason)}")
     if len(summary.failures) > 10:
         console.print(f"... all failures are listed in {Path(out_dir) / 'failures.csv'}")
     if summary.failures and not (summary.imported or summary.skipped or summary.resplit):
+        raise typer.Exit(1)
+
+
+def export_data(
+    cache_dir: Path = typer.Argument(..., help="Landmark cache folder."),
+    fmt: str = typer.Option("npy", "--format", help="npy or pose."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write the files to."),
+    frame_layout: str | None = typer.Option(
+        None,
+        "--frame-layout",
+        help="npy: order of a frame's values (default: the cache layout's points, x, y[, z]).",
+    ),
+    split: str | None = typer.Option(None, "--split", help="Only this split."),
+) -> None:
+    """Write a cache's samples out as .npy arrays or .pose files, with labels.csv."""
+    from islr.datasets.export import export_cache
+
+    with user_errors():
+        summary = export_cache(cache_dir, out_dir, fmt, frame_layout=frame_layout, split=split)
+    layout = f" (frame layout {summary.frame_layout})" if summary.frame_layout else ""
+    out.print(
+        f"[bold]{escape(str(out_dir))}[/]: {summary.written} {fmt} files{layout}, labels.csv, "
+        f"{len(summary.failures)} failed"
+    )
+    for sample, reason in summary.failures[:10]:
+        console.print(f"[yellow]failed[/] {escape(sample)}: {escape(reason)}")
+    if summary.failures:
         raise typer.Exit(1)
 
 
@@ -153,3 +241,4 @@ def register(app: typer.Typer) -> None:
     app.command("synth")(synth)
     app.command("labels")(labels)
     app.command("import")(import_)
+    app.command("export-data")(export_data)
