@@ -126,7 +126,8 @@ def flat_to_sequence(
     data = unflatten(values, frame_layout)
     if frame_layout.hands == "unordered" and points.has("left_hand") and points.has("right_hand"):
         pose = data[:, points.slice("pose"), :2]
-        first, second = data[:, points.slice("left_hand")], data[:, points.slice("right_hand")]
+        first = data[:, points.slice("left_hand")].copy()
+        second = data[:, points.slice("right_hand")].copy()
         left, right = assign_hands(pose, first[..., :2], second[..., :2])
         swapped = ~np.isclose(left, first[..., :2], equal_nan=True).all(axis=(1, 2))
         data[:, points.slice("left_hand")] = np.where(swapped[:, None, None], second, first)
