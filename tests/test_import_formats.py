@@ -451,3 +451,60 @@ def test_auto_says_when_it_does_not_know(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros((3, 7)))
     with pytest.raises(DatasetError, match=r"shape \(3, 7\)"):
         detect_format(tmp_path)
+
+
+# ---- the imported data in use ------------------------------------------------------------------
+def test_imported_mpdata_predicts_the_same_from_cli_and_server(tmp_path):
+    """A real MP_Data sequence, imported: `islr predict` on its cache file and the same
+    landmarks through POST /v1/predict give the same signs and probabilities."""
+    from fastapi.testclient import TestClient
+
+    from islr.serving.app import create_app
+
+    src = shared_data(*MPDATA)
+    import_format("mpdata", src, tmp_path / "c", image_size=(640, 480))
+    cache = LandmarkCache(tmp_path / "c")
+    entry = next(e for e in cache.entries() if e.id == "hello/0")
+    seq = cache.load(entry)
+    result = run("predict", "include50", tmp_path / "c" / entry.path, "--json", "-k", "5")
+    assert result.exit_code == 0, result.output
+    cli = json.loads(result.output.strip().splitlines()[-1])["top"]
+    frames = [
+        [None if np.isnan(p).any() else [float(v) for v in p] for p in frame]
+        for frame in seq.data
+    ]
+    body = {"frames": frames, "layout": "holistic136", "image_width": 640, "image_height": 480}
+    with TestClient(create_app("include50", onnx_cache=tmp_path / "onnx")) as client:
+        response = client.post("/v1/predict", json={**body, "top_k": 5})
+    assert response.status_code == 200, response.text
+    served = response.json()["top"]
+    assert [t["label"] for t in served] == [t["label"] for t in cli]
+    np.testing.assert_allclose(
+        [t["prob"] for t in served], [t["prob"] for t in cli], rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.slow
+def test_other_signers_import_train_and_evaluate_from_the_cli(tmp_path):
+    """../shared/data/other-signers (MP_Data 1662 and include-greetings (30, 150)) imported into
+    one cache, split, trained on and evaluated, all through the CLI."""
+    from tests.conftest import need_torch
+    from tests.test_training import TINY
+
+    need_torch()
+    mpdata, greetings = shared_data(*MPDATA), shared_data(*GREETINGS)
+    cache, run_dir = tmp_path / "cache", tmp_path / "run"
+    first = run("import", "auto", mpdata, "--out", cache, "--image-size", "640x480")
+    assert first.exit_code == 0 and "90 imported" in first.text, first.output
+    second = run("import", "auto", greetings, "--out", cache, "--layout", "holistic136")
+    assert second.exit_code == 0 and "173 imported" in second.text, second.output
+    labels = run("labels", cache, "--split", "stratified", "--val-frac", "0.25")
+    assert labels.exit_code == 0, labels.output
+    overrides = sum((["--set", s] for s in TINY), [])
+    trained = run("train", "--data", cache, "--out", run_dir, "--epochs", "3", *overrides)
+    assert trained.exit_code == 0, trained.output
+    evaluated = run("evaluate", run_dir, "--data", cache, "--split", "val")
+    assert evaluated.exit_code == 0, evaluated.output
+    metrics = json.loads((run_dir / "eval-val" / "metrics.json").read_text())
+    assert metrics["n"] == sum(e.split == "val" for e in LandmarkCache(cache).entries())
+    assert metrics["n"] > 50
