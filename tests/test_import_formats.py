@@ -470,8 +470,7 @@ def test_imported_mpdata_predicts_the_same_from_cli_and_server(tmp_path):
     assert result.exit_code == 0, result.output
     cli = json.loads(result.output.strip().splitlines()[-1])["top"]
     frames = [
-        [None if np.isnan(p).any() else [float(v) for v in p] for p in frame]
-        for frame in seq.data
+        [None if np.isnan(p).any() else [float(v) for v in p] for p in frame] for frame in seq.data
     ]
     body = {"frames": frames, "layout": "holistic136", "image_width": 640, "image_height": 480}
     with TestClient(create_app("include50", onnx_cache=tmp_path / "onnx")) as client:
