@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -28,11 +29,7 @@ from islr.landmarks.layouts import (
     POSE_RIGHT_WRIST,
     get_layout,
 )
-from islr.landmarks.sequence import (
-    LandmarkFileError,
-    LandmarkSequence,
-    sequence_to_bytes,
-)
+from islr.landmarks.sequence import LandmarkFileError, LandmarkSequence
 
 INCLUDE_IMAGE_SIZE = (1920, 1080)
 INCLUDE_JSON_EXTRACTOR = "include-keypoints-json (MediaPipe Hands + Pose, 2-D)"
@@ -364,8 +361,34 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _convert_one(convert: Convert, job: ImportJob):
-    """Worker side: read and convert one input; ``(entry, payload)`` or the exception."""
+class _SampleIds:
+    """Which input owns each sample id, shared by the converting threads: a sample file is only
+    written by the input that claimed its id (another input with the same id fails)."""
+
+    def __init__(self, existing: list[ManifestEntry], exists: Callable[[str], bool] | None):
+        self._owner = {e.id: e.source for e in existing}
+        self._exists = exists
+        self._lock = threading.Lock()
+
+    def claim(self, sample_id: str, source: str) -> None:
+        with self._lock:
+            other = self._owner.get(sample_id)
+            if other and other != source and (self._exists is None or self._exists(other)):
+                raise ImportFileError(
+                    f"sample id {sample_id!r} was already imported from {other}; "
+                    "import one of the two into another cache"
+                )
+            self._owner[sample_id] = source
+
+    def release(self, sample_id: str, source: str) -> None:
+        with self._lock:
+            if self._owner.get(sample_id) == source:
+                del self._owner[sample_id]
+
+
+def _convert_one(convert: Convert, job: ImportJob, ids: _SampleIds, writer):
+    """Worker side: read, convert and save one input (the file is fsynced here, in parallel);
+    its manifest entry, or the exception."""
     try:
         seq, entry = convert(job)
         if not entry.id:
@@ -374,8 +397,13 @@ def _convert_one(convert: Convert, job: ImportJob):
             sample_path_for(entry.id)
         except ValueError as e:
             raise ImportFileError(str(e)) from None
-        entry.n_frames, entry.layout = seq.n_frames, seq.layout
-        return entry, sequence_to_bytes(seq)
+        ids.claim(entry.id, job.source)
+        try:
+            writer.write_sample(seq, entry)
+        except BaseException:
+            ids.release(entry.id, job.source)
+            raise
+        return entry
     except Exception as e:  # one bad input never stops the batch: it becomes its failure row
         return e
 
@@ -391,16 +419,16 @@ def _import(
     workers: int | None = None,
     exists: Callable[[str], bool] | None = None,
 ) -> ImportSummary:
-    """Convert ``jobs`` in parallel threads and add them to the cache at ``out`` (this thread is
-    the cache's only writer, in job order). An input whose size and mtime (and, if given, stored
-    ``layout``) match its manifest entry is skipped; a failed one becomes a failures.csv row.
+    """Convert ``jobs`` in parallel threads into the cache at ``out``: the threads write the
+    sample files, this thread appends their manifest lines in job order (so a sample's file is
+    on disk before its line). An input whose size and mtime (and, if given, stored ``layout``)
+    match its manifest entry is skipped; a failed one becomes a failures.csv row.
     ``exists(source)`` tells whether an input is still there (for sample-id clashes)."""
     summary = ImportSummary(format=fmt, found=len(jobs))
     cache = LandmarkCache(out)
     with cache.writer(batch=_BATCH) as writer:
         existing = cache.entries() if cache.exists() else []
         by_source = {e.source: e for e in existing}
-        source_of_id = {e.id: e.source for e in existing}
         todo: list[ImportJob] = []
         for job in jobs:
             old = by_source.get(job.source)
@@ -423,37 +451,31 @@ def _import(
             progress(done, len(jobs), "")
         retried: list[str] = []
         n_threads = max(1, min(workers or default_import_workers(), len(todo) or 1))
+        ids = _SampleIds(existing, exists)
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
             # a bounded window of jobs in flight: memory stays flat on 94k-file corpora
             window = 4 * n_threads
-            pending = [pool.submit(_convert_one, convert, job) for job in todo[:window]]
+            pending = [pool.submit(_convert_one, convert, j, ids, writer) for j in todo[:window]]
             for n, job in enumerate(todo):
                 result = pending[n].result()
                 pending[n] = None  # type: ignore[call-overload]
                 if n + window < len(todo):
-                    pending.append(pool.submit(_convert_one, convert, todo[n + window]))
+                    next_job = todo[n + window]
+                    pending.append(pool.submit(_convert_one, convert, next_job, ids, writer))
                 old = by_source.get(job.source)
-                if not isinstance(result, BaseException):
-                    entry, payload = result
-                    other = source_of_id.get(entry.id)
-                    if other and other != job.source and (exists is None or exists(other)):
-                        result = ImportFileError(
-                            f"sample id {entry.id!r} was already imported from {other}; "
-                            "import one of the two into another cache"
-                        )
                 if isinstance(result, BaseException):
                     reason = _reason(result)
                     summary.failures.append((job.source, reason))
                     writer.record_failure(job.source, reason)
                 else:
+                    entry = result
                     entry.split = split or entry.split or (old.split if old else "")
                     entry.source, entry.source_size, entry.source_mtime = (
                         job.source,
                         job.size,
                         job.mtime,
                     )
-                    writer.add_bytes(payload, entry)
-                    source_of_id[entry.id] = job.source
+                    writer.append_entries([entry])  # its file is on disk already
                     retried.append(job.source)
                     summary.imported += 1
                     summary.labels.add(entry.label)
