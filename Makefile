@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH_SPEC)
-	$(BIN)/python -m pip install -e ".[train,video,dev,ray]"
+	$(BIN)/python -m pip install -e ".[train,video,dev,ray,gislr]"
 	touch $@ $(CORE_STAMP)
 
 # The page runs MediaPipe in the browser and the model in onnxruntime-web: the light install and
@@ -99,7 +99,7 @@ SAMPLE ?= $(firstword $(wildcard ../shared/data/include50/val/*.json))
 	@test -n "$(PY312)" || { echo "error: no Python 3.12 (looked in $(PYENV_ROOT)/versions); set PY312=/path/to/python3.12"; exit 1; }
 	$(PY312) -m venv .venv-py312
 	.venv-py312/bin/python -m pip install -q --upgrade pip
-	.venv-py312/bin/python -m pip install -q -e ".[video,dev,ray]"
+	.venv-py312/bin/python -m pip install -q -e ".[video,dev,ray,gislr]"
 	touch $@
 
 ci-py312: .venv-py312/.islr-installed

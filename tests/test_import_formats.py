@@ -507,3 +507,14 @@ def test_other_signers_import_train_and_evaluate_from_the_cli(tmp_path):
     metrics = json.loads((run_dir / "eval-val" / "metrics.json").read_text())
     assert metrics["n"] == sum(e.split == "val" for e in LandmarkCache(cache).entries())
     assert metrics["n"] > 50
+
+
+def test_gislr_without_pyarrow_names_the_extra(tmp_path):
+    from tests.test_extras import assert_one_line_error, islr_without
+
+    (tmp_path / "train.csv").write_text("path,participant_id,sequence_id,sign\n")
+    done = islr_without(
+        ("pyarrow",), "import", "gislr", str(tmp_path), "--out", str(tmp_path / "c")
+    )
+    expected = 'error: islr import gislr needs pyarrow: pip install "islr[gislr]"'
+    assert_one_line_error(done, expected)

@@ -189,6 +189,10 @@ def import_(
             fmt = found.format
             for key, value in found.options.items():
                 options[key] = options[key] or value
+        if fmt == "gislr":  # a missing extra is one line, before any progress bar
+            from islr.datasets.gislr import require_pyarrow
+
+            require_pyarrow("islr import gislr")
         with make_progress() as progress:
             task = progress.add_task(f"import {fmt}", total=None, status="")
 
