@@ -130,7 +130,7 @@ WRITERS = {
 
 
 def run_import(fmt: str, src: Path, out: Path, workers: int | None):
-    from islr.datasets.importers import import_format
+    from islr.datasets.formats import import_format
 
     options = {"frame_layout": "hands_pose75:xy"} if fmt == "npy" else {}
     source = src / "MP_Data" if fmt == "mpdata" else src

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from islr.datasets.detect import detect_format
+from islr.datasets.formats import import_format
 from islr.datasets.frame_layouts import (
     NAMED_FRAME_LAYOUTS,
     SEED_FACE_POINTS,
@@ -19,7 +20,6 @@ from islr.datasets.frame_layouts import (
     load_frame_layout,
     unflatten,
 )
-from islr.datasets.importers import import_format
 from islr.errors import DatasetError
 from islr.landmarks import HANDS_POSE75, HOLISTIC136, LandmarkCache, load_cache_arrays
 from islr.landmarks.layouts import LayoutError

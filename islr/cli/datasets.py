@@ -166,7 +166,7 @@ def import_(
 
     `islr import auto SRC --out CACHE` says which format it found and imports it.
     """
-    from islr.datasets.importers import import_format
+    from islr.datasets.formats import import_format
 
     with user_errors():
         options = {

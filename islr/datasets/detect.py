@@ -77,7 +77,10 @@ def detect_format(src: str | Path) -> Detection:
         width = shape[0] if shape and len(shape) == 1 else None
         name = MPDATA_BY_WIDTH.get(width) if width else None
         what = f"{width} values per frame ({name})" if name else f"frames of shape {shape}"
-        sequences = len({p.parent for p in frames})
+        from islr.datasets.flat_formats import find_mpdata_sequences
+
+        root = src if src.is_dir() else src.parent
+        sequences = len(find_mpdata_sequences(root))
         return Detection(
             "mpdata",
             f"MP_Data: {sequences} sequence folders of numbered frame files, {what}",

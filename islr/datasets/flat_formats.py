@@ -24,17 +24,16 @@ from islr.datasets.frame_layouts import (
     row_map,
     unflatten,
 )
-from islr.datasets.importers import (
-    INCLUDE_IMAGE_SIZE,
+from islr.datasets.import_batch import (
     ImportFileError,
     ImportJob,
     ImportSummary,
     ProgressFn,
-    _find_inputs,
-    _import,
-    assign_hands,
     file_job,
+    find_inputs,
+    run_import,
 )
+from islr.datasets.importers import INCLUDE_IMAGE_SIZE, assign_hands
 from islr.errors import DatasetError
 from islr.landmarks.cache import ManifestEntry
 from islr.landmarks.layouts import get_layout
@@ -217,7 +216,7 @@ def import_seed_npy(
         )
     label_rows = read_label_file(label_path)
     root = src if src.is_dir() else src.parent
-    jobs = [file_job(p, root) for p in _find_inputs(src, ".npy")]
+    jobs = [file_job(p, root) for p in find_inputs(src, ".npy")]
 
     def convert(job: ImportJob) -> tuple[LandmarkSequence, ManifestEntry]:
         entry = _labelled_entry(job, label_rows, "seed-npy", job.source.rsplit(".", 1)[0])
@@ -225,7 +224,7 @@ def import_seed_npy(
         seq = flat_to_sequence(values, order, store, job.source, "seed-npy", image_size)
         return seq, entry
 
-    return _import(
+    return run_import(
         "seed-npy", jobs, out, split, convert, progress, layout=store, workers=workers,
         exists=lambda source: (root / source).exists(),
     )  # fmt: skip
@@ -254,14 +253,14 @@ def import_npy(
     _check_image_size(image_size)
     label_rows = read_label_file(labels) if labels else None
     root = src if src.is_dir() else src.parent
-    jobs = [file_job(p, root) for p in _find_inputs(src, ".npy")]
+    jobs = [file_job(p, root) for p in find_inputs(src, ".npy")]
 
     def convert(job: ImportJob) -> tuple[LandmarkSequence, ManifestEntry]:
         entry = _labelled_entry(job, label_rows, "npy", sample_id_for(job.source))
         seq = flat_to_sequence(load_npy(job.path), order, store, job.source, "npy", image_size)
         return seq, entry
 
-    return _import(
+    return run_import(
         "npy", jobs, out, split, convert, progress, layout=store, workers=workers,
         exists=lambda source: (root / source).exists(),
     )  # fmt: skip
@@ -365,7 +364,7 @@ def import_mpdata(
         )
         return seq, entry
 
-    return _import(
+    return run_import(
         "mpdata", jobs, out, split, convert, progress, layout=layout, workers=workers,
         exists=lambda source: (src / source).is_dir(),
     )  # fmt: skip

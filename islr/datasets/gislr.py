@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from islr.datasets.frame_layouts import gather_points, row_map
-from islr.datasets.importers import (
+from islr.datasets.import_batch import (
     ImportFileError,
     ImportJob,
     ImportSummary,
     ProgressFn,
-    _import,
+    run_import,
 )
 from islr.errors import DatasetError, MissingExtraError
 from islr.landmarks.cache import ManifestEntry
@@ -172,7 +172,7 @@ def import_gislr(
         entry = ManifestEntry(id=sample_id, label=sign, label_raw=sign, extra=extra)
         return seq, entry
 
-    summary = _import(
+    summary = run_import(
         "gislr", jobs, out, split, convert, progress, layout=layout, workers=workers,
         exists=lambda source: (root / source).exists(),
     )  # fmt: skip

@@ -1,24 +1,27 @@
 """Bring landmarks that others extracted into a cache: INCLUDE keypoint JSON and ``.pose`` files.
 
-Both importers append to an existing cache and are resumable: an input whose size and mtime match
-its manifest entry is skipped (only its split is updated if ``--split`` changed). A bad input
-becomes a ``failures.csv`` row; the batch goes on.
+Both importers append to an existing cache through :mod:`islr.datasets.import_batch` (parallel,
+resumable, a bad input becomes a ``failures.csv`` row and the batch goes on). The other formats
+live in their own modules; :mod:`islr.datasets.formats` names them all.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from islr.errors import DatasetError
-from islr.landmarks.cache import LandmarkCache, ManifestEntry, sample_path_for
+from islr.datasets.import_batch import (
+    ImportFileError,
+    ImportJob,
+    ImportSummary,
+    ProgressFn,
+    file_job,
+    find_inputs,
+    run_import,
+)
+from islr.landmarks.cache import LandmarkCache, ManifestEntry
 from islr.landmarks.layouts import (
     HANDS_POSE75,
     POSE_LEFT_ELBOW,
@@ -29,30 +32,11 @@ from islr.landmarks.layouts import (
     POSE_RIGHT_WRIST,
     get_layout,
 )
-from islr.landmarks.sequence import LandmarkFileError, LandmarkSequence
+from islr.landmarks.sequence import LandmarkSequence
 
 INCLUDE_IMAGE_SIZE = (1920, 1080)
 INCLUDE_JSON_EXTRACTOR = "include-keypoints-json (MediaPipe Hands + Pose, 2-D)"
 _BATCH = 64  # manifest lines appended (and fsynced) per batch; sample files are written first
-
-ProgressFn = Callable[[int, int, str], None]  # (done, total, current file)
-
-
-@dataclass
-class ImportSummary:
-    """What one import run did."""
-
-    format: str
-    found: int = 0
-    imported: int = 0
-    skipped: int = 0  # unchanged since the last import
-    resplit: int = 0  # unchanged, but given the new --split
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    labels: set[str] = field(default_factory=set)
-
-
-class ImportFileError(ValueError):
-    """One input file cannot be imported (recorded in failures.csv, the batch goes on)."""
 
 
 # ---- INCLUDE keypoint JSON ---------------------------------------------------------------------
@@ -296,195 +280,6 @@ def read_pose_file(path: str | Path, layout: str = "holistic136") -> LandmarkSeq
     )
 
 
-# ---- the batch ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ImportJob:
-    """One input to import: a file (or, for MP_Data, a folder of frames).
-
-    ``source`` is its POSIX path relative to the folder given to ``islr import`` (the manifest's
-    ``source`` and the ``failures.csv`` row name it); ``size`` and ``mtime`` let a rerun skip it
-    when unchanged; ``info`` carries what a listing already knows (label, signer...).
-    """
-
-    source: str
-    path: Path
-    size: int
-    mtime: float
-    info: dict = field(default_factory=dict, compare=False)
-
-
-Convert = Callable[[ImportJob], tuple[LandmarkSequence, ManifestEntry]]
-
-
-def file_job(path: Path, root: Path, **info) -> ImportJob:
-    """An :class:`ImportJob` for ``path``, named relative to ``root``."""
-    stat = path.stat()
-    source = path.relative_to(root).as_posix() if path != root else path.name
-    return ImportJob(source, path, stat.st_size, stat.st_mtime, dict(info))
-
-
-def default_import_workers() -> int:
-    """Threads converting files at once: the CPUs this process may use (at least 2: reading
-    waits on the disk, zlib and pyarrow release the GIL)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(2, cpus)
-
-
-def _find_inputs(
-    src: Path, suffix: str, skip: Callable[[Path], bool] = lambda p: False
-) -> list[Path]:
-    if src.is_file():
-        return [src]
-    if not src.is_dir():
-        raise DatasetError(f"{src}: no such file or folder")
-    files = sorted(
-        p
-        for p in src.rglob("*")
-        if p.is_file() and p.suffix.lower() == suffix and not p.name.startswith(".") and not skip(p)
-    )
-    if not files:
-        raise DatasetError(f"{src}: no {suffix} files found (is this the right folder?)")
-    return files
-
-
-def _reason(error: BaseException) -> str:
-    """One line for failures.csv: our own errors as they are, anything else with its type."""
-    if isinstance(error, ImportFileError | LandmarkFileError):
-        return str(error)
-    if isinstance(error, RecursionError):
-        return "nested too deeply to read"
-    if isinstance(error, OSError) and error.strerror:
-        return f"cannot read: {error.strerror}"
-    return f"{type(error).__name__}: {error}"
-
-
-class _SampleIds:
-    """Which input owns each sample id, shared by the converting threads: a sample file is only
-    written by the input that claimed its id (another input with the same id fails)."""
-
-    def __init__(self, existing: list[ManifestEntry], exists: Callable[[str], bool] | None):
-        self._owner = {e.id: e.source for e in existing}
-        self._exists = exists
-        self._lock = threading.Lock()
-
-    def claim(self, sample_id: str, source: str) -> None:
-        with self._lock:
-            other = self._owner.get(sample_id)
-            if other and other != source and (self._exists is None or self._exists(other)):
-                raise ImportFileError(
-                    f"sample id {sample_id!r} was already imported from {other}; "
-                    "import one of the two into another cache"
-                )
-            self._owner[sample_id] = source
-
-    def release(self, sample_id: str, source: str) -> None:
-        with self._lock:
-            if self._owner.get(sample_id) == source:
-                del self._owner[sample_id]
-
-
-def _convert_one(convert: Convert, job: ImportJob, ids: _SampleIds, writer):
-    """Worker side: read, convert and save one input (the file is fsynced here, in parallel);
-    its manifest entry, or the exception."""
-    try:
-        seq, entry = convert(job)
-        if not entry.id:
-            raise ImportFileError("no sample id")
-        try:
-            sample_path_for(entry.id)
-        except ValueError as e:
-            raise ImportFileError(str(e)) from None
-        ids.claim(entry.id, job.source)
-        try:
-            writer.write_sample(seq, entry)
-        except BaseException:
-            ids.release(entry.id, job.source)
-            raise
-        return entry
-    except Exception as e:  # one bad input never stops the batch: it becomes its failure row
-        return e
-
-
-def _import(
-    fmt: str,
-    jobs: list[ImportJob],
-    out: str | Path,
-    split: str,
-    convert: Convert,
-    progress: ProgressFn | None,
-    layout: str | None = None,
-    workers: int | None = None,
-    exists: Callable[[str], bool] | None = None,
-) -> ImportSummary:
-    """Convert ``jobs`` in parallel threads into the cache at ``out``: the threads write the
-    sample files, this thread appends their manifest lines in job order (so a sample's file is
-    on disk before its line). An input whose size and mtime (and, if given, stored ``layout``)
-    match its manifest entry is skipped; a failed one becomes a failures.csv row.
-    ``exists(source)`` tells whether an input is still there (for sample-id clashes)."""
-    summary = ImportSummary(format=fmt, found=len(jobs))
-    cache = LandmarkCache(out)
-    with cache.writer(batch=_BATCH) as writer:
-        existing = cache.entries() if cache.exists() else []
-        by_source = {e.source: e for e in existing}
-        todo: list[ImportJob] = []
-        for job in jobs:
-            old = by_source.get(job.source)
-            if (
-                old
-                and old.source_size == job.size
-                and old.source_mtime == job.mtime
-                and (layout is None or old.layout == layout)
-            ):
-                summary.labels.add(old.label)
-                if split and old.split != split:
-                    writer.append_entries([replace(old, split=split)])
-                    summary.resplit += 1
-                else:
-                    summary.skipped += 1
-            else:
-                todo.append(job)
-        done = len(jobs) - len(todo)
-        if progress is not None and done:
-            progress(done, len(jobs), "")
-        retried: list[str] = []
-        n_threads = max(1, min(workers or default_import_workers(), len(todo) or 1))
-        ids = _SampleIds(existing, exists)
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            # a bounded window of jobs in flight: memory stays flat on 94k-file corpora
-            window = 4 * n_threads
-            pending = [pool.submit(_convert_one, convert, j, ids, writer) for j in todo[:window]]
-            for n, job in enumerate(todo):
-                result = pending[n].result()
-                pending[n] = None  # type: ignore[call-overload]
-                if n + window < len(todo):
-                    next_job = todo[n + window]
-                    pending.append(pool.submit(_convert_one, convert, next_job, ids, writer))
-                old = by_source.get(job.source)
-                if isinstance(result, BaseException):
-                    reason = _reason(result)
-                    summary.failures.append((job.source, reason))
-                    writer.record_failure(job.source, reason)
-                else:
-                    entry = result
-                    entry.split = split or entry.split or (old.split if old else "")
-                    entry.source, entry.source_size, entry.source_mtime = (
-                        job.source,
-                        job.size,
-                        job.mtime,
-                    )
-                    writer.append_entries([entry])  # its file is on disk already
-                    retried.append(job.source)
-                    summary.imported += 1
-                    summary.labels.add(entry.label)
-                if progress is not None:
-                    progress(done + n + 1, len(jobs), job.source)
-        writer.clear_failures(retried)
-    return summary
-
-
 def import_include_json(
     src: str | Path,
     out: str | Path,
@@ -495,7 +290,7 @@ def import_include_json(
     """Import AI4Bharat INCLUDE keypoint JSON files (a folder, searched recursively, or one file)
     into the cache at ``out`` (hands_pose75, hands assigned to left/right by the pose wrists)."""
     src = Path(src)
-    files = _find_inputs(src, ".json", skip=lambda p: p.name.startswith("label_map"))
+    files = find_inputs(src, ".json", skip=lambda p: p.name.startswith("label_map"))
     root = src if src.is_dir() else src.parent
     jobs = [file_job(p, root) for p in files]
 
@@ -509,7 +304,7 @@ def import_include_json(
         )
         return seq, entry
 
-    return _import(
+    return run_import(
         "include-json", jobs, out, split, convert, progress, workers=workers,
         exists=lambda source: (root / source).exists(),
     )  # fmt: skip
@@ -530,7 +325,7 @@ def import_pose_files(
 
     src = Path(src)
     get_layout(layout)  # fail early on an unknown layout
-    files = _find_inputs(src, ".pose")
+    files = find_inputs(src, ".pose")
     root = src if src.is_dir() else src.parent
     jobs = [file_job(p, root) for p in files]
 
@@ -548,7 +343,7 @@ def import_pose_files(
         )
         return seq, entry
 
-    return _import(
+    return run_import(
         "pose", jobs, out, split, convert, progress, layout=layout, workers=workers,
         exists=lambda source: (root / source).exists(),
     )  # fmt: skip
@@ -572,58 +367,14 @@ def import_include_splits(
     return todo
 
 
-# ---- every format behind one name --------------------------------------------------------------
-IMPORT_FORMATS = {
-    "include-json": "AI4Bharat INCLUDE keypoint JSON, one file per video (pose + 2 hands, x/y)",
-    "pose": "pose-format .pose files (MediaPipe Holistic)",
-    "seed-npy": "the seed notebook's cache: (T, 408) .npy per video + file_to_label.json",
-    "mpdata": "MP_Data/<sign>/<sequence>/<frame>.npy (1662, 258 or 126 values per frame)",
-    "npy": "(T, K) .npy arrays of a declared frame layout (--frame-layout)",
-    "gislr": "Kaggle asl-signs (GISLR): train.csv + parquet files (needs islr[gislr])",
-    "openhands": "OpenHands pose .pkl files ({keypoints (T, 75, C), confidences})",
-}
-
-
-def _importer(fmt: str) -> Callable[..., ImportSummary]:
-    if fmt == "include-json":
-        return import_include_json
-    if fmt == "pose":
-        return import_pose_files
-    if fmt in ("seed-npy", "mpdata", "npy"):
-        from islr.datasets import flat_formats
-
-        return {
-            "seed-npy": flat_formats.import_seed_npy,
-            "mpdata": flat_formats.import_mpdata,
-            "npy": flat_formats.import_npy,
-        }[fmt]
-    if fmt == "gislr":
-        from islr.datasets.gislr import import_gislr
-
-        return import_gislr
-    if fmt == "openhands":
-        from islr.datasets.openhands import import_openhands
-
-        return import_openhands
-    raise DatasetError(f"unknown import format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
-
-
-def import_format(fmt: str, src: str | Path, out: str | Path, **options) -> ImportSummary:
-    """Import ``src`` of format ``fmt`` into the cache at ``out``. ``options`` are the format's
-    keyword arguments (``split``, ``layout``, ``frame_layout``, ``labels``, ``image_size``...);
-    ``None`` means the format's default, and an option the format does not take is an error."""
-    import inspect
-
-    function = _importer(fmt)
-    accepted = inspect.signature(function).parameters
-    given = {k: v for k, v in options.items() if v is not None}
-    wrong = [k for k in given if k not in accepted]
-    if wrong:
-        names = ", ".join("--" + k.replace("_", "-") for k in wrong)
-        raise DatasetError(f"{names} does not apply to the {fmt} format")
-    if fmt == "npy" and "frame_layout" not in given:
-        raise DatasetError(
-            "the npy format needs --frame-layout (e.g. hands_pose75:xy for 75 points x (x, y)); "
-            "see docs/formats.md"
-        )
-    return function(src, out, **given)
+__all__ = [
+    "INCLUDE_IMAGE_SIZE",
+    "ImportFileError",
+    "ImportSummary",
+    "assign_hands",
+    "import_include_json",
+    "import_include_splits",
+    "import_pose_files",
+    "read_include_json",
+    "read_pose_file",
+]

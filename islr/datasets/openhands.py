@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from islr.datasets.frame_layouts import gather_points, row_map
-from islr.datasets.importers import (
+from islr.datasets.import_batch import (
     ImportFileError,
     ImportJob,
     ImportSummary,
     ProgressFn,
-    _find_inputs,
-    _import,
     file_job,
+    find_inputs,
+    run_import,
 )
 from islr.landmarks.cache import ManifestEntry
 from islr.landmarks.layouts import HANDS_POSE75, get_layout
@@ -131,7 +131,7 @@ def import_openhands(
     src = Path(src)
     get_layout(layout)
     root = src if src.is_dir() else src.parent
-    jobs = [file_job(p, root) for p in _find_inputs(src, ".pkl")]
+    jobs = [file_job(p, root) for p in find_inputs(src, ".pkl")]
 
     def convert(job: ImportJob) -> tuple[LandmarkSequence, ManifestEntry]:
         seq = read_openhands_pose(job.path, layout, pixel_scale)
@@ -147,7 +147,7 @@ def import_openhands(
         )
         return seq, entry
 
-    return _import(
+    return run_import(
         "openhands", jobs, out, split, convert, progress, layout=layout, workers=workers,
         exists=lambda source: (root / source).exists(),
     )  # fmt: skip

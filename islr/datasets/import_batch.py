@@ -1,0 +1,230 @@
+r"""The batch behind every ``islr import``: parallel, resumable, one failures.csv row per bad input.
+
+A format lists its inputs as :class:`ImportJob`\ s and gives a ``convert(job) -> (sequence,
+manifest entry)``; :func:`run_import` does the rest. Threads convert and write the sample files
+(fsynced, in parallel); the calling thread appends their manifest lines in input order, so a
+sample's file is on disk before its line. A rerun skips every input whose size and mtime (and
+stored layout) match its manifest entry (only its split is updated if ``--split`` changed).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from islr.errors import DatasetError
+from islr.landmarks.cache import LandmarkCache, ManifestEntry, sample_path_for
+from islr.landmarks.sequence import LandmarkFileError, LandmarkSequence
+
+_BATCH = 64  # manifest lines appended (and fsynced) per batch; sample files are written first
+
+ProgressFn = Callable[[int, int, str], None]  # (done, total, current file)
+
+
+@dataclass
+class ImportSummary:
+    """What one import run did."""
+
+    format: str
+    found: int = 0
+    imported: int = 0
+    skipped: int = 0  # unchanged since the last import
+    resplit: int = 0  # unchanged, but given the new --split
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    labels: set[str] = field(default_factory=set)
+
+
+class ImportFileError(ValueError):
+    """One input file cannot be imported (recorded in failures.csv, the batch goes on)."""
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    """One input to import: a file (or, for MP_Data, a folder of frames).
+
+    ``source`` is its POSIX path relative to the folder given to ``islr import`` (the manifest's
+    ``source`` and the ``failures.csv`` row name it); ``size`` and ``mtime`` let a rerun skip it
+    when unchanged; ``info`` carries what a listing already knows (label, signer...).
+    """
+
+    source: str
+    path: Path
+    size: int
+    mtime: float
+    info: dict = field(default_factory=dict, compare=False)
+
+
+Convert = Callable[[ImportJob], tuple[LandmarkSequence, ManifestEntry]]
+
+
+def file_job(path: Path, root: Path, **info) -> ImportJob:
+    """An :class:`ImportJob` for ``path``, named relative to ``root``."""
+    stat = path.stat()
+    source = path.relative_to(root).as_posix() if path != root else path.name
+    return ImportJob(source, path, stat.st_size, stat.st_mtime, dict(info))
+
+
+def default_import_workers() -> int:
+    """Threads converting files at once: the CPUs this process may use (at least 2: reading
+    waits on the disk, zlib and pyarrow release the GIL)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(2, cpus)
+
+
+def find_inputs(
+    src: Path, suffix: str, skip: Callable[[Path], bool] = lambda p: False
+) -> list[Path]:
+    if src.is_file():
+        return [src]
+    if not src.is_dir():
+        raise DatasetError(f"{src}: no such file or folder")
+    files = sorted(
+        p
+        for p in src.rglob("*")
+        if p.is_file() and p.suffix.lower() == suffix and not p.name.startswith(".") and not skip(p)
+    )
+    if not files:
+        raise DatasetError(f"{src}: no {suffix} files found (is this the right folder?)")
+    return files
+
+
+def _reason(error: BaseException) -> str:
+    """One line for failures.csv: our own errors as they are, anything else with its type."""
+    if isinstance(error, ImportFileError | LandmarkFileError):
+        return str(error)
+    if isinstance(error, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(error, OSError) and error.strerror:
+        return f"cannot read: {error.strerror}"
+    return f"{type(error).__name__}: {error}"
+
+
+class _SampleIds:
+    """Which input owns each sample id, shared by the converting threads: a sample file is only
+    written by the input that claimed its id (another input with the same id fails)."""
+
+    def __init__(self, existing: list[ManifestEntry], exists: Callable[[str], bool] | None):
+        self._owner = {e.id: e.source for e in existing}
+        self._exists = exists
+        self._lock = threading.Lock()
+
+    def claim(self, sample_id: str, source: str) -> None:
+        with self._lock:
+            other = self._owner.get(sample_id)
+            if other and other != source and (self._exists is None or self._exists(other)):
+                raise ImportFileError(
+                    f"sample id {sample_id!r} was already imported from {other}; "
+                    "import one of the two into another cache"
+                )
+            self._owner[sample_id] = source
+
+    def release(self, sample_id: str, source: str) -> None:
+        with self._lock:
+            if self._owner.get(sample_id) == source:
+                del self._owner[sample_id]
+
+
+def _convert_one(convert: Convert, job: ImportJob, ids: _SampleIds, writer):
+    """Worker side: read, convert and save one input (the file is fsynced here, in parallel);
+    its manifest entry, or the exception."""
+    try:
+        seq, entry = convert(job)
+        if not entry.id:
+            raise ImportFileError("no sample id")
+        try:
+            sample_path_for(entry.id)
+        except ValueError as e:
+            raise ImportFileError(str(e)) from None
+        ids.claim(entry.id, job.source)
+        try:
+            writer.write_sample(seq, entry)
+        except BaseException:
+            ids.release(entry.id, job.source)
+            raise
+        return entry
+    except Exception as e:  # one bad input never stops the batch: it becomes its failure row
+        return e
+
+
+def run_import(
+    fmt: str,
+    jobs: list[ImportJob],
+    out: str | Path,
+    split: str,
+    convert: Convert,
+    progress: ProgressFn | None,
+    layout: str | None = None,
+    workers: int | None = None,
+    exists: Callable[[str], bool] | None = None,
+) -> ImportSummary:
+    """Convert ``jobs`` in parallel threads into the cache at ``out``: the threads write the
+    sample files, this thread appends their manifest lines in job order (so a sample's file is
+    on disk before its line). An input whose size and mtime (and, if given, stored ``layout``)
+    match its manifest entry is skipped; a failed one becomes a failures.csv row.
+    ``exists(source)`` tells whether an input is still there (for sample-id clashes)."""
+    summary = ImportSummary(format=fmt, found=len(jobs))
+    cache = LandmarkCache(out)
+    with cache.writer(batch=_BATCH) as writer:
+        existing = cache.entries() if cache.exists() else []
+        by_source = {e.source: e for e in existing}
+        todo: list[ImportJob] = []
+        for job in jobs:
+            old = by_source.get(job.source)
+            if (
+                old
+                and old.source_size == job.size
+                and old.source_mtime == job.mtime
+                and (layout is None or old.layout == layout)
+            ):
+                summary.labels.add(old.label)
+                if split and old.split != split:
+                    writer.append_entries([replace(old, split=split)])
+                    summary.resplit += 1
+                else:
+                    summary.skipped += 1
+            else:
+                todo.append(job)
+        done = len(jobs) - len(todo)
+        if progress is not None and done:
+            progress(done, len(jobs), "")
+        retried: list[str] = []
+        n_threads = max(1, min(workers or default_import_workers(), len(todo) or 1))
+        ids = _SampleIds(existing, exists)
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            # a bounded window of jobs in flight: memory stays flat on 94k-file corpora
+            window = 4 * n_threads
+            pending = [pool.submit(_convert_one, convert, j, ids, writer) for j in todo[:window]]
+            for n, job in enumerate(todo):
+                result = pending[n].result()
+                pending[n] = None  # type: ignore[call-overload]
+                if n + window < len(todo):
+                    next_job = todo[n + window]
+                    pending.append(pool.submit(_convert_one, convert, next_job, ids, writer))
+                old = by_source.get(job.source)
+                if isinstance(result, BaseException):
+                    reason = _reason(result)
+                    summary.failures.append((job.source, reason))
+                    writer.record_failure(job.source, reason)
+                else:
+                    entry = result
+                    entry.split = split or entry.split or (old.split if old else "")
+                    entry.source, entry.source_size, entry.source_mtime = (
+                        job.source,
+                        job.size,
+                        job.mtime,
+                    )
+                    writer.append_entries([entry])  # its file is on disk already
+                    retried.append(job.source)
+                    summary.imported += 1
+                    summary.labels.add(entry.label)
+                if progress is not None:
+                    progress(done + n + 1, len(jobs), job.source)
+        writer.clear_failures(retried)
+    return summary
