@@ -133,8 +133,8 @@ def import_(
     layout: str | None = typer.Option(
         None,
         "--layout",
-        help="Cache layout to store (default: holistic136; hands_pose75 for include-json, "
-        "openhands and 2-D npy).",
+        help="Cache layout to store (default: holistic136; hands_pose75 for openhands; for npy "
+        "the frame layout's points). include-json always stores hands_pose75.",
     ),
     frame_layout: str | None = typer.Option(
         None,
@@ -193,13 +193,20 @@ def import_(
             from islr.datasets.gislr import require_pyarrow
 
             require_pyarrow("islr import gislr")
-        with make_progress() as progress:
-            task = progress.add_task(f"import {fmt}", total=None, status="")
+        try:
+            with make_progress() as progress:
+                task = progress.add_task(f"import {fmt}", total=None, status="")
 
-            def on_file(done: int, total: int, name: str) -> None:
-                progress.update(task, completed=done, total=total, status=escape(name[-40:]))
+                def on_file(done: int, total: int, name: str) -> None:
+                    progress.update(task, completed=done, total=total, status=escape(name[-40:]))
 
-            summary = import_format(fmt, src, out_dir, progress=on_file, **options)
+                summary = import_format(fmt, src, out_dir, progress=on_file, **options)
+        except KeyboardInterrupt:
+            console.print(
+                "[bold yellow]interrupted:[/] everything imported so far is saved; run the same "
+                "command again to import the rest"
+            )
+            raise typer.Exit(130) from None
     moved = f"{summary.resplit} moved to split {split!r}, " if summary.resplit else ""
     out.print(
         f"[bold]{escape(str(out_dir))}[/]: {summary.imported} imported, {summary.skipped} "
