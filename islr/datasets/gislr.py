@@ -180,8 +180,7 @@ def import_gislr(
         from islr.landmarks.cache import LandmarkCache
 
         with LandmarkCache(out).writer() as writer:
-            for rel, reason in missing:
-                writer.record_failure(rel, reason)
+            writer.record_failures(missing)
         summary.failures.extend(missing)
         summary.found += len(missing)
     return summary

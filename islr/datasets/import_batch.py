@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -195,23 +196,22 @@ def run_import(
         if progress is not None and done:
             progress(done, len(jobs), "")
         retried: list[str] = []
+        failed: list[tuple[str, str]] = []
         n_threads = max(1, min(workers or default_import_workers(), len(todo) or 1))
         ids = _SampleIds(existing, exists)
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            # a bounded window of jobs in flight: memory stays flat on 94k-file corpora
-            window = 4 * n_threads
-            pending = [pool.submit(_convert_one, convert, j, ids, writer) for j in todo[:window]]
+        pool = ThreadPoolExecutor(max_workers=n_threads)
+        # a bounded window of jobs in flight: memory stays flat on 94k-file corpora
+        window = 4 * n_threads
+        pending = deque(pool.submit(_convert_one, convert, j, ids, writer) for j in todo[:window])
+        try:
             for n, job in enumerate(todo):
-                result = pending[n].result()
-                pending[n] = None  # type: ignore[call-overload]
+                result = pending.popleft().result()
                 if n + window < len(todo):
                     next_job = todo[n + window]
                     pending.append(pool.submit(_convert_one, convert, next_job, ids, writer))
                 old = by_source.get(job.source)
                 if isinstance(result, BaseException):
-                    reason = _reason(result)
-                    summary.failures.append((job.source, reason))
-                    writer.record_failure(job.source, reason)
+                    failed.append((job.source, _reason(result)))
                 else:
                     entry = result
                     entry.split = split or entry.split or (old.split if old else "")
@@ -226,5 +226,10 @@ def run_import(
                     summary.labels.add(entry.label)
                 if progress is not None:
                     progress(done + n + 1, len(jobs), job.source)
+        finally:
+            # on Ctrl-C: drop the queued jobs, let the running ones finish their files
+            pool.shutdown(wait=True, cancel_futures=True)
+            writer.record_failures(failed)
+            summary.failures.extend(failed)
         writer.clear_failures(retried)
     return summary

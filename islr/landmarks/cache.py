@@ -270,6 +270,22 @@ class CacheWriter:
         with path.open("a", newline="", encoding="utf-8") as f:
             f.write(buf.getvalue())
 
+    def record_failures(self, rows: Iterable[tuple[str, str]]) -> None:
+        """:meth:`record_failure` for many files at once (one read and one append, not one
+        per file: a batch may have thousands)."""
+        rows = [(file, " ".join(reason.split())) for file, reason in rows]
+        if not rows:
+            return
+        self.clear_failures(file for file, _ in rows)
+        path = self.cache.failures_path
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        if not path.is_file():
+            w.writerow(["file", "reason"])
+        w.writerows(rows)
+        with path.open("a", newline="", encoding="utf-8") as f:
+            f.write(buf.getvalue())
+
     def clear_failures(self, files: Iterable[str]) -> None:
         """Forget earlier failures of ``files`` (they are being retried)."""
         files = set(files)
