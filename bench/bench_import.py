@@ -12,6 +12,8 @@ Writes, into a temporary folder, ``--files`` inputs of each format as the public
 - ``mpdata``: MP_Data sequences of 30 frames x 1662 float64 values (one folder per sequence);
 - ``npy``: (30, 150) float64 arrays (75 points x (x, y)), as include-greetings-holistic;
 - ``include-json``: INCLUDE keypoint JSON (pose + 2 hands, x/y lists), T as above;
+- ``pose``: pose-format files of holistic136 points (as ``islr export-data --format pose``);
+- ``openhands``: OpenHands pose pickles, (T, 75, 3) float64 keypoints + confidences;
 
 then imports each into a fresh cache with ``--workers`` threads (0 = default), then again (every
 file unchanged: the resume path). Prints per format: files/s (wall clock), the CPU time per file
@@ -120,12 +122,38 @@ def write_include_json(root: Path, n: int, rng: np.random.Generator) -> None:
         (root / f"{d['uid']}.json").write_text(json.dumps(d))
 
 
+def write_pose(root: Path, n: int, rng: np.random.Generator) -> None:
+    from islr.datasets.export import sequence_to_pose_bytes
+    from islr.landmarks import LandmarkSequence
+
+    for i, t in enumerate(include_lengths(n, rng)):
+        data = rng.random((t, 136, 3)).astype(np.float32)
+        data[rng.random(t) < 0.3, :21] = np.nan
+        seq = LandmarkSequence(data, "holistic136", fps=25.0)
+        seq.extra.update(image_width=1920, image_height=1080)
+        folder = root / f"sign{i % 50}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"MVI_{i:05d}.pose").write_bytes(sequence_to_pose_bytes(seq))
+
+
+def write_openhands(root: Path, n: int, rng: np.random.Generator) -> None:
+    import pickle
+
+    for i, t in enumerate(include_lengths(n, rng)):
+        folder = root / f"{i % 50}. sign{i % 50}"
+        folder.mkdir(exist_ok=True)
+        d = {"keypoints": rng.random((t, 75, 3)), "confidences": rng.random((t, 75))}
+        (folder / f"MVI_{i:05d}.pkl").write_bytes(pickle.dumps(d, protocol=4))
+
+
 WRITERS = {
     "gislr": write_gislr,
     "seed-npy": write_seed,
     "mpdata": write_mpdata,
     "npy": write_npy,
     "include-json": write_include_json,
+    "pose": write_pose,
+    "openhands": write_openhands,
 }
 
 

@@ -518,3 +518,11 @@ def test_gislr_without_pyarrow_names_the_extra(tmp_path):
     )
     expected = 'error: islr import gislr needs pyarrow: pip install "islr[gislr]"'
     assert_one_line_error(done, expected)
+
+
+@pytest.mark.parametrize("fmt", ["include-json", "pose", "openhands", "seed-npy", "npy"])
+def test_auto_recognises_each_format(tmp_path, fmt):
+    _good_inputs(fmt, tmp_path / "src", 2, np.random.default_rng(0))
+    found = detect_format(tmp_path / "src")
+    assert found.format == fmt, found.reason
+    assert found.reason
