@@ -526,3 +526,12 @@ def test_auto_recognises_each_format(tmp_path, fmt):
     found = detect_format(tmp_path / "src")
     assert found.format == fmt, found.reason
     assert found.reason
+
+
+def test_npy_of_points_by_coordinates(tmp_path):
+    values = np.random.default_rng(5).random((6, 75, 2))
+    np.save(tmp_path / "a.npy", values)
+    summary = import_format("npy", tmp_path, tmp_path / "c", frame_layout="hands_pose75:xy")
+    assert summary.imported == 1
+    (seq,) = load_cache_arrays(tmp_path / "c")[1]
+    np.testing.assert_allclose(seq.data[..., :2], values, rtol=1e-6)

@@ -98,8 +98,9 @@ def detect_format(src: str | Path) -> Detection:
                 f"{len(npys)} (T, 408) arrays and {label_file.name}: the seed notebook's cache "
                 "(pose 33x4, 2 hands 21x3, 50 face points x3)",
             )
-        if shape and len(shape) == 2 and shape[1] in _WIDTH_GUESS:
-            frame_layout, what = _WIDTH_GUESS[shape[1]]
+        width = int(np.prod(shape[1:])) if shape and len(shape) in (2, 3) else None
+        if width in _WIDTH_GUESS:
+            frame_layout, what = _WIDTH_GUESS[width]
             return Detection(
                 "npy",
                 f"{len(npys)} arrays of shape {shape}: {what} (guessed from the width; check it, "

@@ -104,8 +104,12 @@ def flat_to_sequence(
     importer: str,
     image_size: ImageSize = None,
 ) -> LandmarkSequence:
-    """A ``(T, K)`` array of ``frame_layout`` -> a sequence in ``store_layout`` (all-zero points
-    are NaN; unordered hands sorted to the signer's left/right by the pose wrists)."""
+    """A ``(T, K)`` array of ``frame_layout`` (or ``(T, N, C)`` with N x C = K) -> a sequence in
+    ``store_layout`` (all-zero points are NaN; unordered hands sorted to the signer's left/right
+    by the pose wrists)."""
+    if values.ndim == 3 and frame_layout.interleave == "point":
+        # (T, N, C) with N x C = K: the same values as (T, K), point by point
+        values = values.reshape(values.shape[0], -1)
     if values.ndim != 2 or values.shape[1] != frame_layout.width:
         raise ImportFileError(
             f"shape {values.shape}: expected (frames, {frame_layout.width}) for frame layout "
