@@ -535,3 +535,13 @@ def test_npy_of_points_by_coordinates(tmp_path):
     assert summary.imported == 1
     (seq,) = load_cache_arrays(tmp_path / "c")[1]
     np.testing.assert_allclose(seq.data[..., :2], values, rtol=1e-6)
+
+
+def test_mpdata_truncated_frame_is_named(tmp_path):
+    _write_mpdata(tmp_path, {"hi/0": [258] * 4, "hi/1": [258] * 4}, np.random.default_rng(6))
+    frame = tmp_path / "MP_Data" / "hi" / "1" / "2.npy"
+    frame.write_bytes(frame.read_bytes()[:100])
+    summary = import_format("mpdata", tmp_path / "MP_Data", tmp_path / "c")
+    assert summary.imported == 1
+    assert summary.failures[0][0] == "hi/1"
+    assert summary.failures[0][1].startswith("frame 2.npy: not a readable .npy array")

@@ -306,12 +306,15 @@ def _sequence_job(folder: Path, root: Path) -> ImportJob:
 
 
 def read_mpdata_sequence(
-    frames: list[Path], numbers: list[int], frame_layout: str | None = None
+    frames: list[Path], frame_layout: str | None = None
 ) -> tuple[np.ndarray, FrameLayout]:
     """One MP_Data sequence: ``(T, K)`` values and its frame layout (from K unless given)."""
     rows = []
     for path in frames:
-        values = load_npy(path)
+        try:
+            values = load_npy(path)
+        except ImportFileError as e:
+            raise ImportFileError(f"frame {path.name}: {e}") from None
         if values.ndim != 1:
             raise ImportFileError(f"frame {path.name} has shape {values.shape}, expected (K,)")
         rows.append(values)
@@ -358,7 +361,7 @@ def import_mpdata(
     jobs = [_sequence_job(folder, src) for folder in find_mpdata_sequences(src)]
 
     def convert(job: ImportJob) -> tuple[LandmarkSequence, ManifestEntry]:
-        values, order = read_mpdata_sequence(job.info["frames"], job.info["numbers"], frame_layout)
+        values, order = read_mpdata_sequence(job.info["frames"], frame_layout)
         seq = flat_to_sequence(values, order, layout, job.source, "mpdata", image_size)
         seq.frame_indices = np.asarray(job.info["numbers"], dtype=np.int32)
         parts = job.source.split("/")
