@@ -545,3 +545,24 @@ def test_mpdata_truncated_frame_is_named(tmp_path):
     assert summary.imported == 1
     assert summary.failures[0][0] == "hi/1"
     assert summary.failures[0][1].startswith("frame 2.npy: not a readable .npy array")
+
+
+def test_export_data_errors_and_another_frame_layout(tmp_path):
+    src = tmp_path / "src"
+    _good_inputs("npy", src, 3, np.random.default_rng(7))
+    import_format("npy", src, tmp_path / "c", frame_layout="hands_pose75:xy")
+    result = run("export-data", tmp_path / "c", "--format", "csv", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "unknown export format" in result.text
+    result = run("export-data", tmp_path / "c", "--out", tmp_path / "c")
+    assert result.exit_code == 2 and "another folder" in result.text
+    # the other layout in the same cache: --frame-layout is needed, and mp258 is 258 wide
+    import_format("npy", src, tmp_path / "c", frame_layout="hands_pose75:xy", layout="holistic136")
+    np.save(src / "sub.npy", np.random.default_rng(8).random((4, 150)))
+    import_format("npy", src / "sub.npy", tmp_path / "c", frame_layout="hands_pose75:xy")
+    result = run("export-data", tmp_path / "c", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "several layouts" in result.text
+    result = run("export-data", tmp_path / "c", "--out", tmp_path / "x", "--frame-layout", "mp258")
+    assert result.exit_code == 0, result.output
+    exported = np.load(tmp_path / "x" / "f00.npy")
+    assert exported.shape == (8, 258)
+    assert (exported[:, 3::4][:, :33] == 1).all()  # visibility 1 where the pose is present
