@@ -566,3 +566,15 @@ def test_export_data_errors_and_another_frame_layout(tmp_path):
     exported = np.load(tmp_path / "x" / "f00.npy")
     assert exported.shape == (8, 258)
     assert (exported[:, 3::4][:, :33] == 1).all()  # visibility 1 where the pose is present
+
+
+def test_two_inputs_with_one_sample_id(tmp_path):
+    rng = np.random.default_rng(9)
+    np.save(tmp_path / "a.npy", rng.random((4, 150)))
+    (tmp_path / "a.NPY").write_bytes((tmp_path / "a.npy").read_bytes())  # the same id: "a"
+    summary = import_format("npy", tmp_path, tmp_path / "c", frame_layout="hands_pose75:xy")
+    assert summary.imported == 1 and len(summary.failures) == 1
+    failed, reason = summary.failures[0]
+    assert "sample id 'a' was already imported from" in reason
+    (entry,) = LandmarkCache(tmp_path / "c").entries()
+    assert entry.source != failed and reason.endswith("import one of the two into another cache")
