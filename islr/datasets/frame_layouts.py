@@ -88,11 +88,6 @@ class FrameLayout:
         """The points as an (unregistered) :class:`Layout`, in file order."""
         return Layout(self.name, tuple(LayoutPart(b.component, b.indices) for b in self.blocks))
 
-    @property
-    def n_coords(self) -> int:
-        """x, y (2) or x, y, z (3): the coordinates kept."""
-        return 3 if any("z" in b.coords for b in self.blocks) else 2
-
     def describe(self) -> str:
         parts = ", ".join(f"{b.component} {len(b.indices)}×{b.coords}" for b in self.blocks)
         extra = "" if self.interleave == "point" else ", coordinate-major"
