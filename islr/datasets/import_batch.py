@@ -1,9 +1,9 @@
 r"""The batch behind every ``islr import``: parallel, resumable, one failures.csv row per bad input.
 
 A format lists its inputs as :class:`ImportJob`\ s and gives a ``convert(job) -> (sequence,
-manifest entry)``; :func:`run_import` does the rest. Threads convert and write the sample files
-(fsynced, in parallel); the calling thread appends their manifest lines in input order, so a
-sample's file is on disk before its line. A rerun skips every input whose size and mtime (and
+manifest entry)``; :func:`run_import` does the rest. Threads convert the inputs, other threads
+write the sample files (fsynced, many at once); the calling thread appends their manifest lines
+in input order once their files are written, so a sample's file is on disk before its line. A rerun skips every input whose size and mtime (and
 stored layout) match its manifest entry (only its split is updated if ``--split`` changed).
 """
 
@@ -19,9 +19,10 @@ from pathlib import Path
 
 from islr.errors import DatasetError
 from islr.landmarks.cache import LandmarkCache, ManifestEntry, sample_path_for
-from islr.landmarks.sequence import LandmarkFileError, LandmarkSequence
+from islr.landmarks.sequence import LandmarkFileError, LandmarkSequence, sequence_to_bytes
 
 _BATCH = 64  # manifest lines appended (and fsynced) per batch; sample files are written first
+_WRITE_THREADS = 8
 
 ProgressFn = Callable[[int, int, str], None]  # (done, total, current file)
 
@@ -132,9 +133,9 @@ class _SampleIds:
                 del self._owner[sample_id]
 
 
-def _convert_one(convert: Convert, job: ImportJob, ids: _SampleIds, writer):
-    """Worker side: read, convert and save one input (the file is fsynced here, in parallel);
-    its manifest entry, or the exception."""
+def _convert_one(convert: Convert, job: ImportJob, ids: _SampleIds):
+    """Worker side: read and convert one input and claim its sample id; ``(entry, the sample
+    file's bytes)``, or the exception."""
     try:
         seq, entry = convert(job)
         if not entry.id:
@@ -143,13 +144,10 @@ def _convert_one(convert: Convert, job: ImportJob, ids: _SampleIds, writer):
             sample_path_for(entry.id)
         except ValueError as e:
             raise ImportFileError(str(e)) from None
+        entry.n_frames, entry.layout = seq.n_frames, seq.layout
+        payload = sequence_to_bytes(seq)
         ids.claim(entry.id, job.source)
-        try:
-            writer.write_sample(seq, entry)
-        except BaseException:
-            ids.release(entry.id, job.source)
-            raise
-        return entry
+        return entry, payload
     except Exception as e:  # one bad input never stops the batch: it becomes its failure row
         return e
 
@@ -165,7 +163,7 @@ def run_import(
     workers: int | None = None,
     exists: Callable[[str], bool] | None = None,
 ) -> ImportSummary:
-    """Convert ``jobs`` in parallel threads into the cache at ``out``: the threads write the
+    """Convert ``jobs`` in parallel threads into the cache at ``out``: writer threads save the
     sample files, this thread appends their manifest lines in job order (so a sample's file is
     on disk before its line). An input whose size and mtime (and, if given, stored ``layout``)
     match its manifest entry is skipped; a failed one becomes a failures.csv row.
@@ -199,36 +197,54 @@ def run_import(
         failed: list[tuple[str, str]] = []
         n_threads = max(1, min(workers or default_import_workers(), len(todo) or 1))
         ids = _SampleIds(existing, exists)
-        pool = ThreadPoolExecutor(max_workers=n_threads)
-        # a bounded window of jobs in flight: memory stays flat on 94k-file corpora
-        window = 4 * n_threads
-        pending = deque(pool.submit(_convert_one, convert, j, ids, writer) for j in todo[:window])
+        # Threads for the CPU work (reading, converting, compressing), as many as cores; more
+        # threads for writing, which mostly waits on fsync: fsyncs in flight together are
+        # committed together, where one at a time each waits for its own disk flush.
+        cpu_pool = ThreadPoolExecutor(max_workers=n_threads)
+        io_pool = ThreadPoolExecutor(max_workers=_WRITE_THREADS)
+        window = 4 * n_threads  # jobs converting at once: memory stays flat on 94k files
+        pending = deque(cpu_pool.submit(_convert_one, convert, j, ids) for j in todo[:window])
+        writing: deque = deque()  # (job, entry, future of its file), in job order
+
+        def finish_writes(block: bool) -> None:
+            while writing and (block or writing[0][2].done()):
+                job, entry, future = writing.popleft()
+                error = future.exception()
+                if error is not None:
+                    ids.release(entry.id, job.source)
+                    failed.append((job.source, _reason(error)))
+                    continue
+                old = by_source.get(job.source)
+                entry.split = split or entry.split or (old.split if old else "")
+                entry.source, entry.source_size, entry.source_mtime = (
+                    job.source,
+                    job.size,
+                    job.mtime,
+                )
+                writer.append_entries([entry])  # its file is on disk already
+                retried.append(job.source)
+                summary.imported += 1
+                summary.labels.add(entry.label)
+
         try:
             for n, job in enumerate(todo):
                 result = pending.popleft().result()
                 if n + window < len(todo):
-                    next_job = todo[n + window]
-                    pending.append(pool.submit(_convert_one, convert, next_job, ids, writer))
-                old = by_source.get(job.source)
+                    pending.append(cpu_pool.submit(_convert_one, convert, todo[n + window], ids))
                 if isinstance(result, BaseException):
                     failed.append((job.source, _reason(result)))
                 else:
-                    entry = result
-                    entry.split = split or entry.split or (old.split if old else "")
-                    entry.source, entry.source_size, entry.source_mtime = (
-                        job.source,
-                        job.size,
-                        job.mtime,
-                    )
-                    writer.append_entries([entry])  # its file is on disk already
-                    retried.append(job.source)
-                    summary.imported += 1
-                    summary.labels.add(entry.label)
+                    entry, payload = result
+                    future = io_pool.submit(writer.write_sample, payload, entry)
+                    writing.append((job, entry, future))
+                finish_writes(block=len(writing) >= 4 * _WRITE_THREADS)
                 if progress is not None:
                     progress(done + n + 1, len(jobs), job.source)
+            finish_writes(block=True)
         finally:
             # on Ctrl-C: drop the queued jobs, let the running ones finish their files
-            pool.shutdown(wait=True, cancel_futures=True)
+            cpu_pool.shutdown(wait=True, cancel_futures=True)
+            io_pool.shutdown(wait=True)
             writer.record_failures(failed)
             summary.failures.extend(failed)
         writer.clear_failures(retried)
