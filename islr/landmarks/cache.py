@@ -9,7 +9,8 @@ Layout on disk::
 
 Crash safety: a sample file is written to a temp file and renamed into place *before* its manifest
 line is appended (and fsynced), so the manifest never names a missing file; a killed writer can at
-worst leave a torn last manifest line, which readers ignore and the next writer repairs. Whole-
+worst leave a torn last manifest line, which readers ignore and the next writer repairs; an
+interrupted append (Ctrl-C) takes its lines back out, so none is ever written twice. Whole-
 manifest rewrites (e.g. ``islr labels`` setting splits) go through temp file + rename.
 """
 
@@ -243,12 +244,27 @@ class CacheWriter:
     def _flush_locked(self) -> None:
         if not self._pending:
             return
-        lines = "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in self._pending)
-        with self.cache.manifest_path.open("a", encoding="utf-8") as f:
-            f.write(lines)
-            f.flush()
-            os.fsync(f.fileno())
-        self._pending.clear()
+        batch = list(self._pending)
+        data = "".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in batch).encode()
+        # All or nothing, whenever Ctrl-C's KeyboardInterrupt lands (between any two bytecodes)
+        # or a full disk stops a write half-way: either the lines are in the file and no longer
+        # buffered, or the file is as it was and they still are. (An interrupt between the write
+        # and the clear() used to leave them buffered, and the closing flush appended them again.)
+        fd = os.open(self.cache.manifest_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+                self._pending.clear()
+            except BaseException:
+                os.ftruncate(fd, start)  # we hold the cache's lock: nobody appended since
+                self._pending[:] = batch
+                raise
+        finally:
+            os.close(fd)
 
     def rewrite(self, entries: Iterable[ManifestEntry]) -> None:
         """Replace the whole manifest atomically (one line per entry)."""
@@ -300,6 +316,10 @@ class CacheWriter:
         atomic_write_bytes(self.cache.failures_path, buf.getvalue().encode("utf-8"))
 
 
+def _parse_line(line: str | bytes) -> ManifestEntry:
+    return ManifestEntry.from_dict(json.loads(line))
+
+
 def _read_manifest(path: Path) -> Iterator[ManifestEntry]:
     with path.open(encoding="utf-8") as f:
         lines = f.read().split("\n")
@@ -307,7 +327,7 @@ def _read_manifest(path: Path) -> Iterator[ManifestEntry]:
         if not line.strip():
             continue
         try:
-            yield ManifestEntry.from_dict(json.loads(line))
+            yield _parse_line(line)
         except (json.JSONDecodeError, TypeError) as e:
             if n == len(lines) - 1:  # a torn last line from a killed writer: ignore it
                 continue
@@ -315,14 +335,21 @@ def _read_manifest(path: Path) -> Iterator[ManifestEntry]:
 
 
 def _repair_torn_tail(path: Path) -> None:
-    """Drop an incomplete last line left by a killed writer, so appends start on a fresh line."""
+    """Make the manifest end with a newline, so appends start on a fresh line: a last line cut
+    short by a killed writer is dropped; one that lacks only its newline is kept (readers have
+    already counted it, and a rerun must skip its sample rather than extract it again)."""
     if not path.is_file():
         return
     raw = path.read_bytes()
     if not raw or raw.endswith(b"\n"):
         return
     cut = raw.rfind(b"\n") + 1
-    atomic_write_bytes(path, raw[:cut])
+    try:
+        _parse_line(raw[cut:])
+    except (ValueError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        atomic_write_bytes(path, raw[:cut])
+    else:
+        atomic_write_bytes(path, raw + b"\n")
 
 
 def load_cache_arrays(
