@@ -116,3 +116,23 @@ def islr_serve(model: Path, cache: Path, *args: str, start_timeout: float = 120)
             proc.kill()
             proc.wait()
     assert proc.returncode in (0, -15), f"islr serve exited with {proc.returncode}"
+
+
+LOCAL_ORIGIN = "http://127.0.0.1:8000"
+
+
+def local_client(app, **kwargs):
+    """A TestClient as the server's own page talks to it: Host 127.0.0.1 (other hosts are
+    refused: DNS rebinding) and the app's write token on every request."""
+    from fastapi.testclient import TestClient
+
+    class LocalClient(TestClient):
+        def websocket_connect(self, url: str, *args, **kw):
+            # TestClient's sockets go to ws://testserver unless given a whole URL
+            if url.startswith("/"):
+                url = LOCAL_ORIGIN.replace("http", "ws", 1) + url
+            return super().websocket_connect(url, *args, **kw)
+
+    token = app.state.islr.write_token
+    headers = {"authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+    return LocalClient(app, base_url=LOCAL_ORIGIN, headers=headers, **kwargs)

@@ -138,14 +138,13 @@ def test_require_imports_or_raises_and_tells_a_broken_install(monkeypatch, tmp_p
 
 
 def test_video_upload_without_the_video_extra_is_501_naming_it(tmp_path, monkeypatch):
-    from fastapi.testclient import TestClient
-
     from islr.serving.app import create_app
+    from tests.conftest import local_client
     from tests.test_inference_support import tiny_run
 
     run = tiny_run(tmp_path / "run")  # skips without torch
     monkeypatch.setitem(sys.modules, "mediapipe", None)
-    with TestClient(create_app(run, onnx_cache=tmp_path / "onnx")) as client:
+    with local_client(create_app(run, onnx_cache=tmp_path / "onnx")) as client:
         video = ("clip.mp4", b"\0\0\0\x18ftypmp42" + bytes(64), "video/mp4")
         response = client.post("/v1/predict/video", files={"file": video})
         assert client.get("/healthz").status_code == 200  # the rest of the server works

@@ -8,7 +8,6 @@ import re
 import httpx
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +19,7 @@ from islr.serving.app import (
     looks_like_video,
     missing_web_assets,
 )
-from tests.conftest import islr_serve, shared_data
+from tests.conftest import islr_serve, local_client, shared_data
 from tests.test_inference_support import synthetic_run, synthetic_sign, tiny_run
 
 
@@ -33,8 +32,11 @@ def run_dir(tmp_path_factory):
 def client(run_dir, tmp_path_factory):
     config = ServeConfig(max_upload_mb=0.05, max_frames=200)
     app = create_app(run_dir, config, onnx_cache=tmp_path_factory.mktemp("onnx-cache"))
-    with TestClient(app) as c:
+    with local_client(app) as c:
         yield c
+
+
+JSON = {"content-type": "application/json"}
 
 
 def _frames(n_frames: int = 20, n_points: int = 75, seed: int = 0) -> list:
@@ -233,7 +235,8 @@ def test_fuzzed_predict_bodies_never_give_5xx(client, body):
 def test_fuzzed_well_formed_frames_always_predict(client, n_frames, points):
     n_coords = {len(p) for p in points if p is not None}
     response = client.post("/v1/predict", json={"frames": [points] * n_frames})
-    expected = 200 if len(n_coords) <= 1 else 422
+    # nobody detected in any frame (every point null) is no sign: 422
+    expected = 200 if len(n_coords) == 1 else 422
     assert response.status_code == expected, response.text
 
 
@@ -245,7 +248,7 @@ def test_websocket_stream_of_a_synthetic_sign_gives_one_sign(tmp_path):
     frames = rest + seq.data.tolist() + [seq.data[-1].tolist()] * 30
     frames = [[None if np.isnan(p[0]) else p for p in f] for f in frames]
     events = []
-    with TestClient(app) as c, c.websocket_connect("/v1/stream") as ws:
+    with local_client(app) as c, c.websocket_connect("/v1/stream") as ws:
         for frame in frames:
             # the synthetic signs are already in units of image width
             ws.send_json({"frame": frame, "layout": "holistic136", "aspect_corrected": True})
@@ -262,7 +265,7 @@ def test_websocket_stream_of_a_synthetic_sign_gives_one_sign(tmp_path):
 def test_video_upload_of_a_real_video(tmp_path, run_dir, video_extra):
     video = shared_data("videos", "test_video.mp4")
     app = create_app(run_dir, onnx_cache=tmp_path)
-    with TestClient(app) as c:
+    with local_client(app) as c:
         response = c.post(
             "/v1/predict/video", files={"file": ("sign.mp4", video.read_bytes(), "video/mp4")}
         )
@@ -282,8 +285,11 @@ def test_real_uvicorn_server(run_dir, tmp_path):
         assert stream["threshold"] == 0.7 and stream["min_sign_seconds"] > 0
         response = httpx.post(f"{base}/v1/predict", json={"frames": _frames()}, timeout=10)
         assert response.status_code == 200 and len(response.json()["top"]) == 5
-        bad = httpx.post(f"{base}/v1/predict", content=b"{", timeout=10)
+        bad = httpx.post(f"{base}/v1/predict", content=b"{", headers=JSON, timeout=10)
         assert bad.status_code == 422
+        # JSON content types only: a form or text/plain POST (no CORS preflight) is refused
+        plain = httpx.post(f"{base}/v1/predict", content=b"{}", timeout=10)
+        assert plain.status_code == 415 and "application/json" in plain.text
         with connect(base.replace("http://", "ws://") + "/v1/stream") as ws:
             ws.send("garbage")
             assert json.loads(ws.recv(timeout=10))["type"] == "error"

@@ -12,9 +12,8 @@ import pytest
 
 pytest.importorskip("torch", reason="needs PyTorch, the [train] extra")
 pytest.importorskip("onnx", reason="needs onnx, the [train] extra")
-from fastapi.testclient import TestClient  # noqa: E402
-
 from islr.serving.app import ServeConfig, create_app  # noqa: E402
+from tests.conftest import local_client  # noqa: E402
 from tests.test_inference_support import (  # noqa: E402
     synthetic_labels,
     synthetic_onnx,
@@ -39,8 +38,8 @@ def model(tmp_path):
     return path
 
 
-def serve(model, **config) -> TestClient:
-    return TestClient(create_app(model, ServeConfig(**config)))
+def serve(model, **config):
+    return local_client(create_app(model, ServeConfig(**config)))
 
 
 def test_reading_and_checking_work_without_enroll_but_writes_are_403(model):

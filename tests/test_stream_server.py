@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from islr.export import export_onnx
 from islr.features.model_input import aspect_correct
@@ -16,6 +15,7 @@ from islr.inference import Engine, StreamConfig
 from islr.landmarks import get_layout
 from islr.modelfile import read_onnx_metadata, set_metadata
 from islr.serving.app import ServeConfig, create_app
+from tests.conftest import local_client
 from tests.test_inference_support import tiny_run
 
 WIDTH, HEIGHT = 640, 360  # a 16:9 video: the aspect step scales y by 0.5625
@@ -32,7 +32,7 @@ def onnx_model(tmp_path_factory) -> Path:
 def client(onnx_model):
     # threshold 0.9: the untrained model's segments are "unknown" (its best guess is about 0.5)
     config = ServeConfig(max_stream_errors=5, stream_overrides={"threshold": 0.9})
-    with TestClient(create_app(onnx_model, config)) as c:
+    with local_client(create_app(onnx_model, config)) as c:
         yield c
 
 
@@ -198,7 +198,7 @@ def test_export_writes_the_stream_settings_and_the_server_serves_them(onnx_model
     meta = read_onnx_metadata(onnx_model)
     assert meta["stream"] == StreamConfig().to_dict()
     assert Engine.load(onnx_model).stream == StreamConfig()
-    with TestClient(create_app(onnx_model)) as c:
+    with local_client(create_app(onnx_model)) as c:
         served = c.get("/v1/model").json()
     assert served["stream"] == StreamConfig().to_dict() and served["stream_source"] == "model"
     served = client.get("/v1/model").json()  # islr serve --threshold 0.9
@@ -217,7 +217,7 @@ def test_the_models_settings_drive_the_socket_and_a_server_override_wins(onnx_mo
     onnx.save(proto, str(custom))
     raw = frame_messages(raw_stream(), image_width=WIDTH, image_height=HEIGHT)
 
-    with TestClient(create_app(custom)) as c, c.websocket_connect("/v1/stream") as ws:
+    with local_client(create_app(custom)) as c, c.websocket_connect("/v1/stream") as ws:
         stream = c.get("/v1/model").json()["stream"]
         events = run_stream(ws, raw)
     assert stream["threshold"] == 0.0 and stream["top_k"] == 2 and "a_later_setting" not in stream
@@ -225,7 +225,7 @@ def test_the_models_settings_drive_the_socket_and_a_server_override_wins(onnx_mo
     assert len(sign["top"]) == 2
 
     config = ServeConfig(stream_overrides={"threshold": 0.99})  # islr serve --threshold 0.99
-    with TestClient(create_app(custom, config)) as c, c.websocket_connect("/v1/stream") as ws:
+    with local_client(create_app(custom, config)) as c, c.websocket_connect("/v1/stream") as ws:
         served = c.get("/v1/model").json()
         events = run_stream(ws, raw)
     assert served["stream"] == {**stream, "threshold": 0.99} and served["stream_source"] == "server"
@@ -266,7 +266,7 @@ def test_a_segmenter_beside_the_model_is_served_and_segments_the_socket(onnx_mod
     shutil.copyfile(onnx_model, model)
     shutil.copyfile(shipped, tmp_path / "model.segmenter.onnx")
     raw = raw_stream()
-    with TestClient(create_app(model)) as c, c.websocket_connect("/v1/stream") as ws:
+    with local_client(create_app(model)) as c, c.websocket_connect("/v1/stream") as ws:
         info = c.get("/v1/model").json()
         served = c.get("/v1/segmenter.onnx").content
         events = run_stream(ws, frame_messages(raw, image_width=WIDTH, image_height=HEIGHT))
@@ -291,6 +291,6 @@ def test_a_segmenter_beside_the_model_is_served_and_segments_the_socket(onnx_mod
     assert [e for e in events if e["type"] != "flushed"] == expected
     assert any(e["type"] in ("sign", "unknown") for e in expected)
 
-    with TestClient(create_app(onnx_model)) as c:  # no segmenter beside it: the heuristic
+    with local_client(create_app(onnx_model)) as c:  # no segmenter beside it: the heuristic
         assert c.get("/v1/model").json()["segmenter"] is None
         assert c.get("/v1/segmenter.onnx").status_code == 404

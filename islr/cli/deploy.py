@@ -179,17 +179,56 @@ def serve(
     max_take_frames: int = typer.Option(
         300, "--max-take-frames", min=1, help="Most frames per take."
     ),
+    max_json_mb: float = typer.Option(
+        16.0, "--max-json-mb", help="Largest JSON body of POST /v1/predict."
+    ),
+    max_video_seconds: float = typer.Option(
+        60.0, "--max-video-seconds", help="Longest uploaded video (POST /v1/predict/video)."
+    ),
+    allow_origin: list[str] = typer.Option(
+        [],
+        "--allow-origin",
+        help="Another web origin (e.g. https://app.example.org) whose pages may write and "
+        "stream; repeatable. The server's own page always may.",
+    ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="ISLR_SERVE_TOKEN",
+        help="The write token that writes to the vocabulary must send (Authorization: Bearer "
+        "TOKEN); default: a new random one, printed at startup.",
+    ),
+    max_connections: int = typer.Option(
+        256, "--max-connections", min=1, help="Open connections beyond this get 503."
+    ),
 ) -> None:
-    """Serve the model: HTTP API, WebSocket stream and the web page (docs at /docs)."""
+    """Serve the model: HTTP API, WebSocket stream and the web page (docs at /docs).
+
+    Only the server's own page (or a client that is no web page: curl, scripts) may write and
+    stream, and writes to the vocabulary need the write token printed at startup.
+    """
     import uvicorn
 
     from islr.serving.app import WEB_ASSETS_HELP, ServeConfig, create_app, missing_web_assets
+    from islr.serving.guard import normalise_origin
 
-    if max_upload_mb <= 0 or max_frames < 1:
-        raise fail("--max-upload-mb and --max-frames must be positive")
+    if max_upload_mb <= 0 or max_frames < 1 or max_json_mb <= 0 or max_video_seconds <= 0:
+        raise fail(
+            "--max-upload-mb, --max-frames, --max-json-mb and --max-video-seconds must be positive"
+        )
+    for origin in allow_origin:
+        if not normalise_origin(origin).split("://", 1)[-1] or "://" not in origin:
+            raise fail(f"--allow-origin {origin!r}: give an origin like https://app.example.org")
+    if token is not None and len(token) < 16:
+        raise fail("--token: use at least 16 characters")
     config = ServeConfig(
         max_upload_mb=max_upload_mb,
         max_frames=max_frames,
+        max_json_mb=max_json_mb,
+        max_video_seconds=max_video_seconds,
+        allow_origins=tuple(allow_origin),
+        allow_hosts=(host,),
+        token=token,
         threads=threads or None,
         stream_overrides={} if threshold is None else {"threshold": threshold},
         allow_enroll=allow_enroll,
@@ -209,6 +248,8 @@ def serve(
         console.print(
             f"signs can be added; they are written to {escape(str(engine.vocabulary_file))}"
         )
+        # the one place API clients learn the token (the page gets it in its HTML)
+        print(f"write token: {app.state.islr.write_token}", flush=True)
     missing = missing_web_assets()
     if missing:
         console.print(
@@ -217,7 +258,29 @@ def serve(
             f"API works without them. To get them, {escape(WEB_ASSETS_HELP)}.",
             soft_wrap=True,
         )
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=_log_config(),
+        access_log=access_log,
+        timeout_keep_alive=5,  # an idle keep-alive connection is closed after 5 s
+        limit_concurrency=max_connections,
+        ws_max_size=config.max_stream_message_bytes,
+        h11_max_incomplete_event_size=64 * 1024,  # request line and headers
+    )
+
+
+def _log_config() -> dict:
+    """uvicorn's logging, plus the server's own one-line messages (refusals, disconnects)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["islr.serving"] = {"handlers": ["default"], "level": "INFO"}
+    return config
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,6 +243,9 @@ def extract_video(
     frame_stride: int = 1,
     max_side: int | None = None,
     quiet: bool = True,
+    max_seconds: float | None = None,
+    max_frames: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> LandmarkSequence:
     """MediaPipe Holistic landmarks of one video, in ``layout``.
 
@@ -250,6 +253,10 @@ def extract_video(
     a component that was not detected in a frame is NaN. Raises :class:`VideoError` for a file
     that is empty, not a video, truncated, has no decodable frame, or shows nobody (no pose and
     no hand in any frame). ``quiet`` silences MediaPipe's native log lines on stderr.
+
+    Bounds for untrusted uploads, each a :class:`VideoError`: ``max_seconds`` of video (refused
+    from the header before decoding when it declares more, and while decoding), ``max_frames``
+    decoded frames, and ``stop()`` (polled every frame; e.g. a deadline or a client gone).
     """
     options = ExtractOptions(layout, frame_stride, max_side)
     path = Path(path)
@@ -264,6 +271,7 @@ def extract_video(
         graph = new_holistic()
         try:
             for index, rgb in iter_frames(path, info_out, options.frame_stride, options.max_side):
+                _check_bounds(path, info_out[0], index, max_seconds, max_frames, stop)
                 results = graph.process(rgb)
                 anyone = anyone or _anyone(results)
                 frames.append(results_to_frame(results, plan, n_points))
@@ -299,6 +307,27 @@ def extract_video(
         extractor=extractor_name(),
         extra=extra,
     )
+
+
+def _check_bounds(
+    path: Path,
+    info: VideoInfo,
+    index: int,
+    max_seconds: float | None,
+    max_frames: int | None,
+    stop: Callable[[], bool] | None,
+) -> None:
+    if max_seconds is not None:
+        declared = info.declared_frames / info.fps if index == 0 else 0.0
+        seconds = max(declared, (index + 1) / info.fps)
+        if seconds > max_seconds:
+            raise VideoError(
+                f"{path}: the video is longer than {max_seconds:g} s ({seconds:.1f} s or more)"
+            )
+    if max_frames is not None and index >= max_frames:
+        raise VideoError(f"{path}: the video has more than {max_frames} frames")
+    if stop is not None and stop():
+        raise VideoError(f"{path}: extraction stopped (took too long, or the client left)")
 
 
 @contextmanager

@@ -14,9 +14,11 @@ Endpoints (OpenAPI docs at ``/docs``), one router each (:mod:`islr.serving.route
 - ``page``: ``/`` and ``/static/``: the web page (``islr/serving/static``);
 - ``docs``: ``/docs``: the API's Swagger UI, with its assets from a package (offline too).
 
-The routers share one :class:`~islr.serving.state.ServerState` (``app.state.islr``). Model calls
-and extraction run in worker threads, so the event loop keeps serving; bad input of any kind gets
-a 4xx with a message, never a crash.
+The routers share one :class:`~islr.serving.state.ServerState` (``app.state.islr``). Model calls,
+JSON parsing and extraction run in worker threads, so the event loop keeps serving; bad input of
+any kind gets a 4xx with a message, never a crash; bodies, messages and videos have limits
+(:mod:`islr.serving.limits`). Only the server's own page (or a client that is no web page) may
+write and stream, and writes need the process's write token (:mod:`islr.serving.guard`).
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
 from islr import __version__
 from islr.errors import InputError
 from islr.inference import Engine
 from islr.serving import routers
+from islr.serving.guard import OriginGuard, OriginPolicy, new_write_token
 from islr.serving.inputs import frames_to_array, looks_like_video
+from islr.serving.limits import log_disconnect
 from islr.serving.routers.page import (
     STATIC_DIR,
     VENDOR_FILES,
@@ -97,9 +102,12 @@ def create_app(
         docs_url=None,  # routers.docs serves it without a CDN
         redoc_url=None,  # ReDoc loads from a CDN only
     )
-    app.state.islr = ServerState(engine, config, onnx_bytes, info, stream)
+    token = config.token or new_write_token()
+    app.state.islr = ServerState(engine, config, onnx_bytes, info, stream, token)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
+    app.add_middleware(OriginGuard, policy=OriginPolicy(config.allow_origins, config.allow_hosts))
     for module in (
         routers.model,
         routers.predict,
@@ -143,3 +151,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _input_error(request: Request, exc: InputError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+async def _client_disconnect(request: Request, exc: ClientDisconnect) -> Response:
+    log_disconnect(request, exc)
+    return Response(status_code=400)  # nobody reads it

@@ -36,6 +36,8 @@ def frames_to_array(frames: list, what: str = "frames") -> np.ndarray:
             [[missing if p is None else p for p in frame] for frame in frames], dtype=np.float32
         )
         absent = np.array([[p is None for p in frame] for frame in frames], dtype=bool)
+    except OverflowError:
+        raise InputError(f"{what}: a coordinate is too large") from None
     except (ValueError, TypeError):
         raise InputError(
             f"{what}: every frame must have the same number of points ({n_points}) and every "
@@ -47,6 +49,15 @@ def frames_to_array(frames: list, what: str = "frames") -> np.ndarray:
     if not np.isfinite(data[~absent]).all():
         raise InputError(f"{what}: NaN or Infinity in the values; send null for a missing point")
     return data
+
+
+def require_landmarks(batch: np.ndarray, what: str = "the clip") -> None:
+    """InputError unless some frame of the model's input has a detected point: with nobody in
+    view there is no sign to name (a stream calls such a segment ``unknown``)."""
+    if np.isnan(batch).all():
+        raise InputError(
+            f"{what}: no landmarks in any frame (nobody was detected); nothing to classify"
+        )
 
 
 def to_model_frames(engine: Engine, data: np.ndarray, layout: str | None) -> np.ndarray:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
-Point = list[float] | None
+# Strict: a coordinate sent as a string or a boolean is a 422, not silently converted.
+Point = list[StrictFloat] | None
 Frame = list[Point]
+MAX_IMAGE_SIDE = 100_000  # pixels; larger sizes are mistakes (and overflow float math)
 
 
 class LandmarksBody(BaseModel):
@@ -24,16 +26,21 @@ class LandmarksBody(BaseModel):
         description="Layout of the N points (e.g. holistic136, hands_pose75); default: the "
         "model's. Another known layout is mapped by MediaPipe point.",
     )
-    image_width: int | None = Field(
-        None, gt=0, description="Source image width in pixels (with image_height: aspect fix)."
+    image_width: StrictInt | None = Field(
+        None,
+        gt=0,
+        le=MAX_IMAGE_SIDE,
+        description="Source image width in pixels (with image_height: aspect fix).",
     )
-    image_height: int | None = Field(None, gt=0, description="Source image height in pixels.")
+    image_height: StrictInt | None = Field(
+        None, gt=0, le=MAX_IMAGE_SIDE, description="Source image height in pixels."
+    )
 
 
 class PredictRequest(LandmarksBody):
     """One landmark sequence to classify."""
 
-    top_k: int = Field(5, ge=1, le=1000, description="How many signs to return.")
+    top_k: StrictInt = Field(5, ge=1, le=1000, description="How many signs to return.")
 
 
 class SignProbability(BaseModel):

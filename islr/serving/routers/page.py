@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 # What web/build.sh vendors from npm (git-ignored; a wheel built after `make web` carries them).
@@ -33,12 +33,19 @@ WEB_ASSETS_HELP = (
 router = APIRouter()
 
 
+TOKEN_META = '<meta name="islr-write-token" content="{token}">'
+
+
 @router.get("/", include_in_schema=False)
-async def index() -> Response:
+async def index(request: Request) -> Response:
     missing = missing_web_assets()
-    if not missing:
-        return FileResponse(STATIC_DIR / "index.html")
-    return HTMLResponse(_missing_vendor_page(missing))
+    if missing:
+        return HTMLResponse(_missing_vendor_page(missing))
+    # The write token goes into the page itself: a page of another origin cannot read it.
+    token = html.escape(request.app.state.islr.write_token)
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    page = page.replace("<head>", "<head>\n  " + TOKEN_META.format(token=token), 1)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 
 def missing_web_assets() -> list[str]:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from islr.errors import InputError, VideoError
 from islr.landmarks import LandmarkSequence
-from islr.serving.inputs import body_landmarks, looks_like_video
+from islr.serving.inputs import body_landmarks, looks_like_video, require_landmarks
+from islr.serving.limits import parse_json_body, read_json_bytes
 from islr.serving.schemas import PredictRequest, PredictResponse
 from islr.serving.state import ServerState, server_state, too_large
 
@@ -64,7 +65,19 @@ def classify(
 ) -> dict[str, Any]:
     """Top-k signs of landmarks in the model's layout, and the model's time (worker thread)."""
     batch = state.engine.prepare(data, image_size)[None]
+    require_landmarks(batch)
     return _classify_prepared(state, batch, top_k)
+
+
+def _predict_json(state: ServerState, raw: bytes) -> tuple[dict[str, Any], int]:
+    """A ``POST /v1/predict`` body -> its classification and its number of frames: parsed,
+    checked and classified in one worker thread (one hop off the event loop)."""
+    body = parse_json_body(PredictRequest, raw)
+    max_frames = state.config.max_frames
+    if len(body.frames) > max_frames:
+        raise InputError(f"{len(body.frames)} frames is more than this server takes ({max_frames})")
+    data, size = body_landmarks(state.engine, body)
+    return classify(state, data, size, body.top_k), len(body.frames)
 
 
 def _classify_prepared(state: ServerState, batch: np.ndarray, top_k: int) -> dict[str, Any]:
@@ -105,18 +118,12 @@ def respond(
 async def predict(request: Request, state: State) -> dict:
     """Classify one landmark sequence."""
     started = time.perf_counter()
-    # Parsed and validated in one pass by pydantic's JSON parser: a third faster than
-    # FastAPI's json.loads + validation on 60-frame bodies.
-    try:
-        body = PredictRequest.model_validate_json(await request.body())
-    except ValidationError as e:
-        raise RequestValidationError(e.errors()) from None
-    max_frames = state.config.max_frames
-    if len(body.frames) > max_frames:
-        raise InputError(f"{len(body.frames)} frames is more than this server takes ({max_frames})")
-    data, size = body_landmarks(state.engine, body)
-    result = await run_in_threadpool(classify, state, data, size, body.top_k)
-    return respond(result, len(body.frames), started)
+    config = state.config
+    raw = await read_json_bytes(request, config.max_json_bytes, config.request_timeout_s)
+    # Parsed and validated in one pass by pydantic's JSON parser (a third faster than FastAPI's
+    # json.loads + validation on 60-frame bodies), off the event loop.
+    result, n_frames = await run_in_threadpool(_predict_json, state, raw)
+    return respond(result, n_frames, started)
 
 
 def _require_video_extra() -> None:
@@ -151,6 +158,7 @@ def _require_video_extra() -> None:
     },
 )
 async def predict_video(
+    request: Request,
     state: State,
     _video: Annotated[None, Depends(_require_video_extra)],  # before the upload is read
     started: Annotated[float, Depends(_now)],  # resolved before the upload is read
@@ -188,18 +196,51 @@ async def predict_video(
             raise too_large(state.config)
         t0 = time.perf_counter()
         try:
-            seq = await run_in_threadpool(_extract, path, state.engine.layout)
+            seq = await _extract_while_connected(request, state, path)
         except VideoError as e:
             raise HTTPException(
                 422, f"{name}: {str(e).replace(str(path), '').lstrip(': ')}"
             ) from None
         extract_ms = (time.perf_counter() - t0) * 1000
     batch = state.engine.prepare(seq)[None]
+    require_landmarks(batch)
     result = await run_in_threadpool(_classify_prepared, state, batch, top_k)
     return respond(result, seq.n_frames, started, extract_ms)
 
 
-def _extract(path: Path, layout: str) -> LandmarkSequence:
+async def _extract_while_connected(
+    request: Request, state: ServerState, path: Path
+) -> LandmarkSequence:
+    """MediaPipe on the upload in a worker thread, within the server's video limits; stopped
+    when the client disconnects or it takes longer than ``video_timeout_s``."""
+    config = state.config
+    stop = threading.Event()
+    deadline = time.monotonic() + config.video_timeout_s
+    task = asyncio.ensure_future(
+        run_in_threadpool(
+            _extract,
+            path,
+            state.engine.layout,
+            config.max_video_seconds,
+            config.max_frames,
+            lambda: stop.is_set() or time.monotonic() > deadline,
+        )
+    )
+    try:
+        while not task.done():
+            await asyncio.wait([task], timeout=0.5)
+            if not task.done() and await request.is_disconnected():
+                stop.set()
+        return task.result()
+    finally:
+        stop.set()  # also when this coroutine is cancelled: the thread ends at its next frame
+
+
+def _extract(
+    path: Path, layout: str, max_seconds: float, max_frames: int, stop: Any
+) -> LandmarkSequence:
     from islr.extract import extract_video
 
-    return extract_video(path, layout=layout)
+    return extract_video(
+        path, layout=layout, max_seconds=max_seconds, max_frames=max_frames, stop=stop
+    )

@@ -18,8 +18,11 @@ Client -> server, one JSON text message each:
   ``"aspect_corrected": true``) may come with each frame or once in ``start``; a frame with
   neither is refused with an error event, because raw coordinates without the size would reach
   the model distorted. ``t`` (optional, seconds): the frame's time; without it frames are
-  1 / ``stream.fps`` apart.
-- ``{"flush": true}``: the stream ended: the open segment is reported, then ``{"type": "flushed"}``.
+  1 / ``stream.fps`` apart. Times must increase from frame to frame (by at least the server's
+  ``min_frame_interval_s``, 1/240 s); a frame that goes back in time is refused with an error
+  event (``reset`` or ``start`` restarts the clock).
+- ``{"flush": true}``: the stream ended: the open segment is reported, then ``{"type": "flushed"}``;
+  the next frame starts a new stream (and clock).
 - ``{"reset": true}``: drop the open segment and restart the clock: ``{"type": "reset"}``.
 
 Server -> client events (:mod:`islr.streaming`):
@@ -32,8 +35,11 @@ Server -> client events (:mod:`islr.streaming`):
 - ``{"type": "started", "layout", "image_width", "image_height", "aspect_corrected",
   "threshold"}``,
   ``{"type": "flushed"}``, ``{"type": "reset"}``: answers to those messages;
-- ``{"type": "error", "message"}``: a bad message, which is skipped; after
-  ``max_stream_errors`` of them the socket closes (code 1008).
+- ``{"type": "error", "message"}``: a bad message (not JSON, too large or too deeply nested,
+  a wrong type, a number out of range...), which is skipped; after ``max_stream_errors`` of them
+  the socket closes (code 1008). A socket with no message for ``stream_idle_s`` is closed (1001).
+
+A segment whose frames have no landmark at all (nobody in view) is ``unknown``, never a sign.
 
 The segmenter's settings (threshold, times...) are the model's, as served in ``GET /v1/model``
 (``"stream"``), possibly overridden by the server (``islr serve --threshold``).
@@ -41,12 +47,16 @@ The segmenter's settings (threshold, times...) are the model's, as served in ``G
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
+import logging
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic_core import from_json
 from starlette.concurrency import run_in_threadpool
 
 from islr.errors import InputError
@@ -54,9 +64,11 @@ from islr.features.model_input import aspect_correct
 from islr.inference import Engine
 from islr.landmarks import LayoutError, get_layout
 from islr.serving.inputs import frames_to_array, to_model_frames
-from islr.serving.state import ServerState
+from islr.serving.schemas import MAX_IMAGE_SIDE
+from islr.serving.state import ServeConfig, ServerState
 from islr.streaming import StreamConfig, StreamSegmenter
 
+log = logging.getLogger("islr.serving")
 router = APIRouter()
 # The contract above, for /docs (the app's description): the docstring from its second paragraph.
 CONTRACT = (__doc__ or "").split("\n\n", 2)[2]
@@ -75,6 +87,7 @@ class _Session:
     layout: str | None = None
     size: tuple[float, float] | None = None
     aspect_corrected: bool = False
+    last_t: float | None = None  # the previous frame's time (frames must come in time order)
 
 
 @router.websocket("/v1/stream")
@@ -86,8 +99,11 @@ async def stream(ws: WebSocket) -> None:
 
     def classify_frames(frames: np.ndarray) -> np.ndarray:
         # the labels with the probabilities: signs added meanwhile are scored at once
-        probs, labels = engine.classify_prepared(engine.prepare(frames)[None])
+        batch = engine.prepare(frames)[None]
+        probs, labels = engine.classify_prepared(batch)
         segmenter.labels = labels
+        if np.isnan(batch).all():  # nobody in view: no sign (probability 0 -> "unknown")
+            return np.zeros_like(probs[0])
         return probs[0]
 
     segmenter = StreamSegmenter(
@@ -95,15 +111,37 @@ async def stream(ws: WebSocket) -> None:
         n_known=len(engine.known_labels),
     )  # fmt: skip
     session = _Session()
+    with contextlib.suppress(WebSocketDisconnect):  # the client went away mid-answer
+        await _serve_stream(ws, engine, config, segmenter, session, state.stream)
+    client = ws.client
+    log.info("stream from %s closed", f"{client.host}:{client.port}" if client else "a client")
+
+
+async def _serve_stream(
+    ws: WebSocket,
+    engine: Engine,
+    config: ServeConfig,
+    segmenter: StreamSegmenter,
+    session: _Session,
+    served: StreamConfig,
+) -> None:
     errors = 0
     while True:
-        message = await ws.receive()
+        try:
+            message = await asyncio.wait_for(ws.receive(), config.stream_idle_s)
+        except TimeoutError:
+            await ws.close(code=1001, reason=f"no message for {config.stream_idle_s:g} s")
+            return
         if message["type"] == "websocket.disconnect":
             return
         try:
-            events = await _stream_step(
-                engine, segmenter, session, message.get("text"), state.stream
-            )
+            text = message.get("text")
+            if text is not None and len(text) > config.max_stream_message_bytes:
+                raise InputError(
+                    f"a message of {len(text):,} characters is larger than this server takes "
+                    f"({config.max_stream_message_bytes:,})"
+                )
+            events = await _stream_step(engine, segmenter, session, text, served, config)
         except InputError as e:
             errors += 1
             await ws.send_json({"type": "error", "message": str(e)})
@@ -121,21 +159,27 @@ async def _stream_step(
     session: _Session,
     text: str | None,
     served: StreamConfig,
+    config: ServeConfig,
 ) -> list[dict[str, Any]]:
     """One WebSocket message -> the segmenter's events; InputError for a bad message."""
     if text is None:
         raise InputError('send JSON text messages like {"frame": [[x, y, z] or null, ...]}')
     try:
-        message = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"not JSON ({e.msg})") from None
+        # jiter: refuses nesting deeper than a few hundred levels and numbers out of range
+        message = from_json(text)
+    except ValueError as e:
+        raise InputError(f"not JSON ({e})") from None
     if not isinstance(message, dict):
         raise InputError('a message must be a JSON object like {"frame": [...]}')
     if message.get("reset"):
         segmenter.reset()
+        session.last_t = None
         return [{"type": "reset"}]
     if message.get("flush"):
-        return [*await run_in_threadpool(segmenter.flush), {"type": "flushed"}]
+        events = await run_in_threadpool(segmenter.flush)
+        segmenter.reset()  # the stream ended: the next frame starts a new one, its clock too
+        session.last_t = None
+        return [*events, {"type": "flushed"}]
     if "start" in message:
         return [_start(engine, segmenter, session, message["start"], served)]
     frame = message.get("frame")
@@ -149,8 +193,16 @@ async def _stream_step(
     layout = _layout(message.get("layout")) or session.layout
     data = to_model_frames(engine, frames_to_array([frame], "frame"), layout)
     t = message.get("t")
-    if t is not None and (not _numbers([t]) or not np.isfinite(t)):
+    if t is not None and not _numbers([t]):
         raise InputError("t must be a number of seconds")
+    # the time the segmenter gives a frame without one
+    t = float(t) if t is not None else segmenter.n_frames / segmenter.config.fps
+    if session.last_t is not None and t < session.last_t + config.min_frame_interval_s:
+        raise InputError(
+            f"t={t:g} s does not come after the previous frame's {session.last_t:g} s: frames "
+            f"must come in time order, at most one per {config.min_frame_interval_s:g} s (send "
+            '{"reset": true} to restart the clock)'
+        )
     size, corrected = _size(message)
     if size is None and not corrected:
         size, corrected = session.size, session.aspect_corrected
@@ -158,6 +210,7 @@ async def _stream_step(
         raise InputError(NO_SIZE)
     if size is not None:
         data = aspect_correct(data, *size)
+    session.last_t = t
     return await run_in_threadpool(segmenter.push, data[0], t)
 
 
@@ -183,6 +236,7 @@ def _start(
     if not _numbers([threshold]) or not 0 <= threshold <= 1:
         raise InputError("threshold must be a number from 0 to 1")
     session.layout, session.size, session.aspect_corrected = layout, size, corrected
+    session.last_t = None
     segmenter.config = replace(segmenter.config, threshold=float(threshold))
     segmenter.reset()
     return {
@@ -211,7 +265,9 @@ def _size(message: dict[str, Any]) -> tuple[tuple[float, float] | None, bool]:
         return None, corrected
     if width is None or height is None:
         raise InputError("give both image_width and image_height, or neither")
-    if not _numbers([width, height]) or not (0 < width < 1e6 and 0 < height < 1e6):
+    if not _numbers([width, height]) or not (
+        0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE
+    ):
         raise InputError("image_width and image_height must be positive numbers of pixels")
     if corrected:
         raise InputError(
@@ -221,4 +277,13 @@ def _size(message: dict[str, Any]) -> tuple[tuple[float, float] | None, bool]:
 
 
 def _numbers(values: list) -> bool:
-    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    """Finite JSON numbers (not booleans, not integers too large for a float)."""
+    return all(_finite_number(v) for v in values)
+
+
+def _finite_number(v: Any) -> bool:
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return abs(v) < 2**63
+    return isinstance(v, float) and math.isfinite(v)

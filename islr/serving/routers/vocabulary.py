@@ -8,7 +8,12 @@
 - ``POST /v1/vocabulary``: the same body plus ``force`` -> adds the takes (a new sign, or more
   examples of an existing one); 403 unless the server runs with ``islr serve --allow-enroll``,
   413 for a take over the limits, 409 with the check when flagged and not forced.
-- ``DELETE /v1/vocabulary/{label}``, ``PATCH /v1/vocabulary/{label}`` (``{"label": new}``).
+- ``DELETE /v1/vocabulary?label=NAME``, ``PATCH /v1/vocabulary?label=NAME``
+  (``{"label": new}``): the name as a query parameter, so any name works (``big / large``,
+  ``..``); ``/v1/vocabulary/{label}`` still works for names without ``/``.
+
+Writes need ``islr serve --allow-enroll`` (else 403) and the server's write token
+(``Authorization: Bearer TOKEN``, else 401; :mod:`islr.serving.guard`).
 
 Every change is written atomically to the vocabulary file beside the model before it is used,
 and ``/v1/predict``, ``WS /v1/stream`` and ``GET /v1/model`` see it at once.
@@ -16,14 +21,12 @@ and ``/v1/predict``, ``WS /v1/stream`` and ``GET /v1/model`` see it at once.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from islr.errors import InputError, ModelError, VocabularyError
@@ -35,9 +38,11 @@ from islr.inference.enroll import (
     check_takes,
     embed_takes,
 )
+from islr.serving.guard import require_write_token
 from islr.serving.inputs import body_landmarks
+from islr.serving.limits import parse_json_body, read_json_bytes
 from islr.serving.schemas import LandmarksBody
-from islr.serving.state import ServerState, server_state
+from islr.serving.state import ServeConfig, ServerState, server_state
 from islr.vocabulary import UnknownSignError, Vocabulary, save_vocabulary
 
 router = APIRouter(tags=["vocabulary"])
@@ -98,12 +103,13 @@ async def list_vocabulary(state: State) -> dict:
     return vocabulary_listing(state)
 
 
-def _require_writes(state: ServerState) -> None:
+def _require_writes(state: ServerState, request: Request) -> None:
     if not state.config.allow_enroll:
         raise HTTPException(
             403,
             "this server does not change its vocabulary: start it with islr serve --allow-enroll",
         )
+    require_write_token(request)
     _require_embedding(state)
 
 
@@ -117,42 +123,32 @@ def _require_embedding(state: ServerState) -> None:
 
 
 async def _enrol_request(request: Request, state: ServerState) -> EnrolRequest:
-    """The body, within the limits: 413 for too many takes or a take too large or too long."""
+    """The body, within the limits: 413 for too many takes or a take too large or too long;
+    parsed and validated in a worker thread."""
     config = state.config
-    limit = config.max_takes * config.max_take_bytes + 4096
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"the request is larger than {limit} bytes")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise HTTPException(413, f"the request is larger than {limit} bytes")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"the body is not JSON ({e})") from None
-    takes = body.get("takes") if isinstance(body, dict) else None
-    if isinstance(takes, list):
-        if len(takes) > config.max_takes:
+    raw = await read_json_bytes(request, config.max_enrol_bytes, config.request_timeout_s)
+    return await run_in_threadpool(_checked_enrol_request, config, raw)
+
+
+def _checked_enrol_request(config: ServeConfig, raw: bytes) -> EnrolRequest:
+    body = parse_json_body(EnrolRequest, raw)
+    if len(body.takes) > config.max_takes:
+        raise HTTPException(
+            413, f"{len(body.takes)} takes; this server takes at most {config.max_takes}"
+        )
+    for i, take in enumerate(body.takes):
+        if len(take.frames) > config.max_take_frames:
             raise HTTPException(
-                413, f"{len(takes)} takes; this server takes at most {config.max_takes}"
+                413,
+                f"take {i}: {len(take.frames)} frames, more than this server's "
+                f"{config.max_take_frames}",
             )
-        for i, take in enumerate(takes):
-            size = len(json.dumps(take, separators=(",", ":")))
-            if size > config.max_take_bytes:
-                raise HTTPException(
-                    413, f"take {i}: {size} bytes, more than this server's {config.max_take_bytes}"
-                )
-            frames = take.get("frames") if isinstance(take, dict) else None
-            if isinstance(frames, list) and len(frames) > config.max_take_frames:
-                raise HTTPException(
-                    413,
-                    f"take {i}: {len(frames)} frames, more than this server's "
-                    f"{config.max_take_frames}",
-                )
-    try:
-        return EnrolRequest.model_validate(body)
-    except ValidationError as e:
-        raise RequestValidationError(e.errors()) from None
+        size = len(take.model_dump_json(exclude_none=True))
+        if size > config.max_take_bytes:
+            raise HTTPException(
+                413, f"take {i}: {size} bytes, more than this server's {config.max_take_bytes}"
+            )
+    return body
 
 
 def _take_embeddings(state: ServerState, takes: list[Take], copies: int = 0) -> TakeEmbeddings:
@@ -180,7 +176,7 @@ async def check(request: Request, state: State) -> dict:
 @router.post("/v1/vocabulary")
 async def enrol(request: Request, state: State) -> Any:
     """Add the takes to the sign ``label`` (new, or more examples of an existing one)."""
-    _require_writes(state)
+    _require_writes(state, request)
     body = await _enrol_request(request, state)
     takes = await run_in_threadpool(_take_embeddings, state, body.takes, TAKE_AUGMENTATIONS)
     engine = state.engine
@@ -196,10 +192,16 @@ async def enrol(request: Request, state: State) -> Any:
     return {**result.to_dict(), "sign": _sign(engine, new, result.label)}
 
 
-@router.delete("/v1/vocabulary/{label}")
-async def remove(label: str, state: State) -> dict:
-    """Remove an added sign (or a known sign's added examples)."""
-    _require_writes(state)
+LabelQuery = Annotated[
+    str, Query(description="The sign's name, exactly as GET /v1/vocabulary lists it.")
+]
+
+
+@router.delete("/v1/vocabulary")
+async def remove(request: Request, state: State, label: LabelQuery) -> dict:
+    """Remove an added sign (or a known sign's added examples): ``?label=NAME``, which works for
+    any name (``big / large``, ``..``); answers the new listing."""
+    _require_writes(state, request)
     engine = state.engine
     async with state.vocabulary_lock:
         new = _changed(lambda v: v.removed(label, engine.known_labels), engine)
@@ -207,15 +209,30 @@ async def remove(label: str, state: State) -> dict:
     return vocabulary_listing(state)
 
 
-@router.patch("/v1/vocabulary/{label}")
-async def rename(label: str, body: RenameRequest, state: State) -> dict:
-    """Rename an added sign."""
-    _require_writes(state)
+@router.delete("/v1/vocabulary/{label}", include_in_schema=False)
+async def remove_by_path(request: Request, state: State, label: str) -> dict:
+    """The older form of ``DELETE /v1/vocabulary?label=``, for names without ``/``."""
+    return await remove(request, state, label)
+
+
+@router.patch("/v1/vocabulary")
+async def rename(request: Request, state: State, label: LabelQuery) -> dict:
+    """Rename an added sign: ``?label=OLD`` with the body ``{"label": NEW}``."""
+    _require_writes(state, request)
+    config = state.config
+    raw = await read_json_bytes(request, 64 * 1024, config.request_timeout_s)
+    body = await run_in_threadpool(parse_json_body, RenameRequest, raw)
     engine = state.engine
     async with state.vocabulary_lock:
         new = _changed(lambda v: v.renamed(label, body.label, engine.known_labels), engine)
         _commit(state, new)
     return _sign(engine, new, body.label.strip())
+
+
+@router.patch("/v1/vocabulary/{label}", include_in_schema=False)
+async def rename_by_path(request: Request, state: State, label: str) -> dict:
+    """The older form of ``PATCH /v1/vocabulary?label=``, for names without ``/``."""
+    return await rename(request, state, label)
 
 
 def _changed(change: Any, engine: Any) -> Vocabulary:

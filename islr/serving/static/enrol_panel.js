@@ -36,8 +36,14 @@ function writesOffText(vocabulary) {
   );
 }
 
+/** The server's write token, which it puts in the page (writes need it; islr.serving.guard). */
+function writeToken() {
+  return document.querySelector('meta[name="islr-write-token"]')?.content ?? "";
+}
+
 async function serverRequest(method, url, body) {
   const init = { method, headers: {} };
+  if (method !== "GET") init.headers.authorization = `Bearer ${writeToken()}`;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -380,7 +386,8 @@ export class Enrolment {
   }
 
   async remove(label) {
-    const answer = await this.request("DELETE", `v1/vocabulary/${encodeURIComponent(label)}`);
+    // the name as a query parameter: any name works, also "big / large" or ".."
+    const answer = await this.request("DELETE", `v1/vocabulary?label=${encodeURIComponent(label)}`);
     if (!answer.ok) {
       this.setPhase(this.view.phase, `Cannot remove “${label}”: ${this.refusal(answer)}`, true);
       return;
@@ -393,6 +400,8 @@ export class Enrolment {
   refusal({ status, body }) {
     const detail = errorDetail(body, status);
     switch (status) {
+      case 401:
+        return "the server has restarted since this page was loaded (a new write token); reload the page";
       case 403:
         return "writes are off on this server; restart it with `islr serve MODEL --allow-enroll`";
       case 413:

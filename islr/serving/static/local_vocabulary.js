@@ -338,7 +338,9 @@ export class LocalVocabulary {
         const embeddings = await this.embedTakes(body.takes);
         answer = { status: 200, body: this.check(body.label, embeddings) };
       } else if (method === "POST" && path === "") answer = await this.add(body);
-      else if (method === "DELETE" && path.startsWith("/")) answer = await this.remove(decodeURIComponent(path.slice(1)));
+      else if (method === "DELETE" && path.startsWith("?")) {
+        answer = await this.remove(new URLSearchParams(path.slice(1)).get("label") ?? "");
+      } else if (method === "DELETE" && path.startsWith("/")) answer = await this.remove(decodeURIComponent(path.slice(1)));
       else answer = { status: 405, body: { detail: `${method} ${url} is not available without a server` } };
     } catch (e) {
       answer = { status: 422, body: { detail: String(e.message ?? e) } };
