@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -79,10 +80,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class ServedProcess:
+    """A running `islr serve`: its base URL (ending in "/"), process and output so far."""
+
+    url: str
+    process: subprocess.Popen
+    output: list[str]
+
+    @property
+    def write_token(self) -> str:
+        """The write token from the startup line (with --allow-enroll)."""
+        for line in self.output:
+            if line.startswith("write token: "):
+                return line.split(": ", 1)[1].strip()
+        raise AssertionError("no 'write token:' line in the output:\n" + "".join(self.output))
+
+
 @contextmanager
-def islr_serve(model: Path, cache: Path, *args: str, start_timeout: float = 120) -> Iterator[str]:
-    """`islr serve MODEL ARGS` as a subprocess on a free loopback port; yields its base URL
-    (ending in "/"). On leaving, it must shut down cleanly on SIGTERM."""
+def islr_serve_process(
+    model: Path, cache: Path, *args: str, start_timeout: float = 120
+) -> Iterator[ServedProcess]:
+    """`islr serve MODEL ARGS` as a subprocess on a free loopback port. On leaving, it must shut
+    down cleanly on SIGTERM. Its output is read all along (a full pipe would stall it)."""
+    import threading
+
     import httpx
 
     port = free_port()
@@ -95,6 +117,9 @@ def islr_serve(model: Path, cache: Path, *args: str, start_timeout: float = 120)
         env=env,
         text=True,
     )
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
+    reader.start()
     base = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + start_timeout
@@ -104,10 +129,10 @@ def islr_serve(model: Path, cache: Path, *args: str, start_timeout: float = 120)
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None, proc.stdout.read()
+            assert proc.poll() is None, "".join(output)
             assert time.monotonic() < deadline, f"islr serve did not start in {start_timeout} s"
             time.sleep(0.3)
-        yield base
+        yield ServedProcess(base, proc, output)
     finally:
         proc.terminate()
         try:
@@ -115,7 +140,16 @@ def islr_serve(model: Path, cache: Path, *args: str, start_timeout: float = 120)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        reader.join(timeout=5)
     assert proc.returncode in (0, -15), f"islr serve exited with {proc.returncode}"
+
+
+@contextmanager
+def islr_serve(model: Path, cache: Path, *args: str, start_timeout: float = 120) -> Iterator[str]:
+    """`islr serve MODEL ARGS` as a subprocess on a free loopback port; yields its base URL
+    (ending in "/"). On leaving, it must shut down cleanly on SIGTERM."""
+    with islr_serve_process(model, cache, *args, start_timeout=start_timeout) as served:
+        yield served.url
 
 
 LOCAL_ORIGIN = "http://127.0.0.1:8000"

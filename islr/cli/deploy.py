@@ -26,22 +26,26 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of tables."),
     threads: int = typer.Option(0, "--threads", help="Classifier threads (0 = default)."),
 ) -> None:
-    """Predict the sign of each input. A bad input is reported and skipped (exit code 1)."""
+    """Predict the sign of each input. A bad input is reported and skipped, the others are
+    predicted (exit code 1 when any failed, with the list of those that did)."""
     from islr.datasets.inputs import load_input
     from islr.inference import Engine
 
     with user_errors():
         engine = Engine.load(model, threads=threads or None)
-    from islr.errors import USER_ERRORS
+    from islr.errors import USER_ERRORS, MissingExtraError
 
-    failed = 0
+    failed: list[Path] = []
     for path in inputs:
         try:
             seq = load_input(path, engine.layout)
             top = engine.predict(seq, top_k=top_k)
-        except USER_ERRORS as e:
-            failed += 1
-            message = str(e)
+        except MissingExtraError:
+            raise  # no input can be read without it: stop with its one line
+        except Exception as e:
+            # one bad file (even one that trips a reader: nesting, a huge number) stops nothing
+            failed.append(path)
+            message = str(e) if isinstance(e, USER_ERRORS) else _unexpected(path, e)
             if as_json:
                 _print_json_line({"input": str(path), "error": message})
             else:
@@ -62,7 +66,20 @@ def predict(
                 table.add_row(str(rank), escape(label), f"{prob:.1%}")
             out.print(table)
     if failed:
+        names = ", ".join(str(p) for p in failed[:10]) + (", ..." if len(failed) > 10 else "")
+        console.print(
+            f"[bold red]{len(failed)} of {len(inputs)} inputs failed[/] (the others were "
+            f"predicted): {escape(names)}",
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
+
+
+def _unexpected(path: Path, error: Exception) -> str:
+    """A reader's own exception (not one of islr's user errors) as one line naming the file."""
+    detail = str(error).splitlines()[0][:200] if str(error) else ""
+    message = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    return message if str(path) in message else f"{path}: cannot read it ({message})"
 
 
 def _print_json_line(record: dict) -> None:

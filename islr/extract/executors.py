@@ -18,7 +18,9 @@ at the same path on every node (NFS, EFS, Filestore, a FUSE mount of an object s
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -66,7 +68,23 @@ class JobResult:
     peak_rss_mb: float = 0.0
 
 
-def _init_worker() -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process when its parent dies, even by ``kill -9`` (Linux:
+    ``PR_SET_PDEATHSIG``); elsewhere a no-op. Exits now if the parent is already gone."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the call above
+        os._exit(1)
+
+
+def _init_worker(parent_pid: int) -> None:
+    # Workers must not outlive the batch: a killed `islr extract` would leave them running.
+    die_with_parent(parent_pid)
     # Ctrl-C is the parent's to handle: it stops the workers itself, without tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with quiet_native_stderr():
@@ -130,6 +148,7 @@ def _new_pool(workers: int) -> ProcessPoolExecutor:
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
+        initargs=(os.getpid(),),
     )
 
 

@@ -134,6 +134,15 @@ class _OnnxBackend:
         return logits, embedding
 
 
+def require_landmarks(batch: np.ndarray, what: str = "the clip") -> None:
+    """InputError unless some frame of a model input has a detected point: with nobody in view
+    there is no sign to name (a stream calls such a segment ``unknown``)."""
+    if np.isnan(batch).all():
+        raise InputError(
+            f"{what}: no landmarks in any frame (nobody was detected); nothing to classify"
+        )
+
+
 class Engine:
     """Predicts signs from landmark sequences with a checkpoint or an ONNX model.
 
@@ -384,8 +393,11 @@ class Engine:
     def predict(
         self, item: LandmarkSequence | np.ndarray, top_k: int = 5
     ) -> list[tuple[str, float]]:
-        """The ``top_k`` most probable signs, best first, as ``(label, probability)``."""
-        probs, labels = self.classify_prepared(self.prepare(item)[None])
+        """The ``top_k`` most probable signs, best first, as ``(label, probability)``;
+        InputError for a clip with no landmark in any frame (nobody in view: no sign)."""
+        batch = self.prepare(item)[None]
+        require_landmarks(batch)
+        probs, labels = self.classify_prepared(batch)
         return top_labels(probs[0], labels, top_k)
 
     def top(self, probs: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:

@@ -51,15 +51,6 @@ def frames_to_array(frames: list, what: str = "frames") -> np.ndarray:
     return data
 
 
-def require_landmarks(batch: np.ndarray, what: str = "the clip") -> None:
-    """InputError unless some frame of the model's input has a detected point: with nobody in
-    view there is no sign to name (a stream calls such a segment ``unknown``)."""
-    if np.isnan(batch).all():
-        raise InputError(
-            f"{what}: no landmarks in any frame (nobody was detected); nothing to classify"
-        )
-
-
 def to_model_frames(engine: Engine, data: np.ndarray, layout: str | None) -> np.ndarray:
     """Data in ``layout`` (default: the model's) -> the model's points and coordinates."""
     try:

@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from islr.errors import InputError, VideoError
+from islr.inference.engine import require_landmarks
 from islr.landmarks import LandmarkSequence
-from islr.serving.inputs import body_landmarks, looks_like_video, require_landmarks
+from islr.serving.inputs import body_landmarks, looks_like_video
 from islr.serving.limits import parse_json_body, read_json_bytes
 from islr.serving.schemas import PredictRequest, PredictResponse
 from islr.serving.state import ServerState, server_state, too_large

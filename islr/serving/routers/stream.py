@@ -19,8 +19,9 @@ Client -> server, one JSON text message each:
   neither is refused with an error event, because raw coordinates without the size would reach
   the model distorted. ``t`` (optional, seconds): the frame's time; without it frames are
   1 / ``stream.fps`` apart. Times must increase from frame to frame (by at least the server's
-  ``min_frame_interval_s``, 1/240 s); a frame that goes back in time is refused with an error
-  event (``reset`` or ``start`` restarts the clock).
+  ``min_frame_interval_s``, 1/240 s); a frame that does not is skipped with an error event
+  that does not count towards ``max_stream_errors`` (``reset``, ``start`` and ``flush`` restart
+  the clock).
 - ``{"flush": true}``: the stream ended: the open segment is reported, then ``{"type": "flushed"}``;
   the next frame starts a new stream (and clock).
 - ``{"reset": true}``: drop the open segment and restart the clock: ``{"type": "reset"}``.
@@ -78,6 +79,10 @@ NO_SIZE = (
     '"image_width" and "image_height" (pixels) with the frame or once in {"start": {...}}, or '
     'declare "aspect_corrected": true if y is already in units of image width'
 )
+
+
+class FrameOutOfOrder(InputError):
+    """A frame whose time does not come after the previous frame's: skipped, not buffered."""
 
 
 @dataclass
@@ -143,7 +148,8 @@ async def _serve_stream(
                 )
             events = await _stream_step(engine, segmenter, session, text, served, config)
         except InputError as e:
-            errors += 1
+            # a frame out of time order is skipped, but is no malformed message
+            errors += not isinstance(e, FrameOutOfOrder)
             await ws.send_json({"type": "error", "message": str(e)})
             if errors >= config.max_stream_errors:
                 await ws.close(code=1008, reason="too many bad messages")
@@ -188,21 +194,21 @@ async def _stream_step(
             'expected {"frame": [[x, y, z] or null per point], "image_width": W, '
             '"image_height": H}, {"start": {...}}, {"flush": true} or {"reset": true}'
         )
-    if not all(p is None or (isinstance(p, list) and _numbers(p)) for p in frame):
-        raise InputError("frame: each point must be a list of 2 or 3 numbers, or null")
-    layout = _layout(message.get("layout")) or session.layout
-    data = to_model_frames(engine, frames_to_array([frame], "frame"), layout)
     t = message.get("t")
     if t is not None and not _numbers([t]):
         raise InputError("t must be a number of seconds")
     # the time the segmenter gives a frame without one
     t = float(t) if t is not None else segmenter.n_frames / segmenter.config.fps
     if session.last_t is not None and t < session.last_t + config.min_frame_interval_s:
-        raise InputError(
+        raise FrameOutOfOrder(
             f"t={t:g} s does not come after the previous frame's {session.last_t:g} s: frames "
             f"must come in time order, at most one per {config.min_frame_interval_s:g} s (send "
             '{"reset": true} to restart the clock)'
         )
+    if not all(p is None or (isinstance(p, list) and _numbers(p)) for p in frame):
+        raise InputError("frame: each point must be a list of 2 or 3 numbers, or null")
+    layout = _layout(message.get("layout")) or session.layout
+    data = to_model_frames(engine, frames_to_array([frame], "frame"), layout)
     size, corrected = _size(message)
     if size is None and not corrected:
         size, corrected = session.size, session.aspect_corrected
