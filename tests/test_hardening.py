@@ -686,3 +686,62 @@ def test_kill_9_of_extract_leaves_no_process(tmp_path, video_extra):
     finally:
         if _group_alive(process.pid):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+# -------------------------------------------------------------------- a real browser, another site
+
+ATTACK = """
+async ([target, body]) => {
+  const results = {};
+  // a "simple" request (text/plain, no-cors): no preflight, the browser sends it as is
+  await fetch(target + "v1/vocabulary", { method: "POST", mode: "no-cors",
+    headers: { "content-type": "text/plain" }, body });
+  results.simple = "sent";
+  try {  // a JSON request needs a CORS preflight, which the server does not grant
+    const r = await fetch(target + "v1/vocabulary", { method: "POST",
+      headers: { "content-type": "application/json" }, body });
+    results.json = r.status;
+  } catch (e) { results.json = "blocked"; }
+  results.socket = await new Promise((resolve) => {
+    const ws = new WebSocket(target.replace("http", "ws") + "v1/stream");
+    ws.onopen = () => resolve("open");
+    ws.onclose = (e) => resolve(`closed ${e.code}`);
+  });
+  return results;
+}
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_page_of_another_origin_cannot_write_or_stream_in_chromium(model, tmp_path):
+    import http.server
+    import socketserver
+
+    from tests.conftest import free_port
+    from tests.test_browser_harness import chromium, skip_without_browser
+
+    skip_without_browser()
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<!doctype html><title>another site</title>")
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(site))  # noqa: E731
+    port = free_port()
+    with (
+        socketserver.TCPServer(("127.0.0.1", port), handler) as other_site,
+        islr_serve_process(model, tmp_path / "cache", "--allow-enroll") as served,
+    ):
+        threading.Thread(target=other_site.serve_forever, daemon=True).start()
+        body = json.dumps({"label": "evil", "takes": takes()})
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(f"http://localhost:{port}/index.html")
+            results = page.evaluate(ATTACK, [served.url, body])
+        other_site.shutdown()
+        vocabulary = httpx.get(served.url + "v1/vocabulary", timeout=10).json()
+        log = "".join(served.output)
+    print(results)
+    assert results["json"] == "blocked" and results["socket"] != "open", results
+    assert "evil" not in [s["label"] for s in vocabulary["signs"]]
+    assert not (model.parent / "model.vocab.json").exists()
+    assert log.count("refused POST /v1/vocabulary") >= 1 and "refused WS /v1/stream" in log, log
