@@ -92,7 +92,10 @@ def test_the_api_adds_a_sign_to_the_shipped_model_without_torch(tmp_path):
 
     body = json.loads(Path({str(body)!r}).read_text())
     config = ServeConfig(allow_enroll=True, vocabulary=Path({str(vocabulary)!r}))
-    with TestClient(create_app("include50", config)) as client:
+    app = create_app("include50", config)
+    # as the page: from 127.0.0.1, with the write token it gets in its HTML
+    token = {{"authorization": "Bearer " + app.state.islr.write_token}}
+    with TestClient(app, base_url="http://127.0.0.1:8000", headers=token) as client:
         r = client.post("/v1/vocabulary", json={{**body, "force": True}})
         assert r.status_code == 200, (r.status_code, r.text)
         assert "wave" in client.get("/v1/model").json()["labels"]
