@@ -12,6 +12,7 @@ import sys
 from types import ModuleType
 
 from islr.landmarks.cache import CacheError
+from islr.landmarks.labels import LabelError
 from islr.landmarks.layouts import LayoutError
 from islr.landmarks.sequence import LandmarkFileError
 
@@ -103,6 +104,7 @@ class ClusterError(RuntimeError):
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     CacheError,
+    LabelError,
     LandmarkFileError,
     LayoutError,
     ConfigError,

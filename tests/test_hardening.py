@@ -31,6 +31,7 @@ pytest.importorskip("onnx", reason="needs onnx, the [train] extra")
 
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
+from islr.landmarks.labels import LabelError, normalise_label  # noqa: E402
 from islr.serving.app import ServeConfig, create_app  # noqa: E402
 from tests.conftest import (  # noqa: E402
     LOCAL_ORIGIN,
@@ -262,6 +263,103 @@ def test_every_label_can_be_added_renamed_and_removed(client, label):
     assert removed.status_code == 200, removed.text
     assert added(client) == []
     assert client.delete("/v1/vocabulary", params={"label": label}).status_code == 404
+
+
+def test_takes_of_the_shipped_big_large_can_be_removed(tmp_path):
+    """``big / large`` is one of include50's own signs: a user's takes of it are added examples,
+    which the page's Remove (``DELETE ?label=``) takes away again."""
+    config = ServeConfig(allow_enroll=True, vocabulary=tmp_path / "include50.vocab.json")
+    with local_client(create_app("include50", config)) as client:
+        body = {"label": "big / large", "takes": takes(), "force": True}
+        saved = client.post("/v1/vocabulary", json=body)
+        assert saved.status_code == 200, saved.text
+        signs = {s["label"]: s for s in client.get("/v1/vocabulary").json()["signs"]}
+        assert signs["big / large"]["kind"] == "known" and signs["big / large"]["examples"] == 3
+        removed = client.delete("/v1/vocabulary", params={"label": "big / large"})
+        assert removed.status_code == 200, removed.text
+        signs = {s["label"]: s for s in removed.json()["signs"]}
+        assert signs["big / large"]["examples"] == 0  # the model's own sign stays
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("  big   /  large ", "big / large"),
+        ("cafe\u0301", "caf\u00e9"),  # NFD -> NFC
+        ("bank\u00a0\u2003note", "bank note"),  # other spaces: one space
+        ("\tfootball\n", "football"),  # trimmed
+    ],
+)
+def test_labels_are_normalised(raw, stored):
+    assert normalise_label(raw) == stored
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("ba\u200bnk", "invisible formatting"),  # zero-width space
+        ("\u202egnab", "invisible formatting"),  # right-to-left override
+        ("ba\x00nk", "control"),
+        ("two\nlines", "control"),
+        ("a\u2028b", "line separator"),
+        ("x" * 65, "at most 64"),
+        ("   ", "empty"),
+        (3, "must be text"),
+    ],
+)
+def test_labels_that_are_refused(raw, why):
+    with pytest.raises(LabelError, match=why):
+        normalise_label(raw)
+
+
+def test_the_api_stores_one_form_of_a_label(client):
+    refused = client.post("/v1/vocabulary", json={"label": "ba\u200bnk", "takes": takes()})
+    assert refused.status_code == 422 and "invisible" in refused.text
+    for label in ("cafe\u0301", "caf\u00e9", " caf\u00e9 "):  # the same name typed three ways
+        response = client.post("/v1/vocabulary", json={"label": label, "takes": takes(1)})
+        assert response.status_code == 200, response.text
+    signs = [s for s in client.get("/v1/vocabulary").json()["signs"] if s["kind"] == "added"]
+    assert [(s["label"], s["examples"]) for s in signs] == [("caf\u00e9", 3)]
+    # found by any of its forms
+    assert client.delete("/v1/vocabulary", params={"label": "cafe\u0301"}).status_code == 200
+    assert added(client) == []
+
+
+def test_a_label_stored_before_the_normalisation_stays_removable(model):
+    with local_client(create_app(model, ServeConfig(allow_enroll=True))) as client:
+        assert (
+            client.post("/v1/vocabulary", json={"label": "wave", "takes": takes()}).status_code
+            == 200
+        )
+    file = model.with_name("model.vocab.json")
+    stored = json.loads(file.read_text())
+    odd = "wa\u200bve\u202e"  # what an older islr let through
+    stored["signs"][0]["label"], stored["head"] = odd, None
+    file.write_text(json.dumps(stored))
+    with local_client(create_app(model, ServeConfig(allow_enroll=True))) as client:
+        assert added(client) == [odd]
+        renamed = client.patch("/v1/vocabulary", params={"label": odd}, json={"label": "wave 2"})
+        assert renamed.status_code == 200, renamed.text
+        assert client.delete("/v1/vocabulary", params={"label": "wave 2"}).status_code == 200
+        assert added(client) == []
+
+
+def test_an_imported_file_with_a_refused_label_is_a_failure_and_the_rest_import(tmp_path):
+    from islr.datasets.importers import import_include_json
+
+    src = tmp_path / "json"
+    src.mkdir()
+    frame = [0.5] * 75
+    for name, label in [("a.json", "bank"), ("b.json", "ba\u200bnk"), ("c.json", "loud")]:
+        body = {"label": label, "uid": f"{name[0]}_1", "pose_x": [frame[:33]] * 3,
+                "pose_y": [frame[:33]] * 3, "hand1_x": [frame[:21]] * 3,
+                "hand1_y": [frame[:21]] * 3, "hand2_x": [frame[:21]] * 3,
+                "hand2_y": [frame[:21]] * 3}  # fmt: skip
+        (src / name).write_text(json.dumps(body))
+    summary = import_include_json(src, tmp_path / "cache", split="train")
+    assert summary.imported == 2, summary
+    (failure,) = summary.failures
+    assert failure[0].endswith("b.json") and "invisible" in failure[1]
 
 
 # ------------------------------------------------------------------------------------ fuzzing

@@ -181,12 +181,13 @@ def vocab_rename(
     new: str = typer.Argument(..., help="Its new name."),
 ) -> None:
     """Rename an added sign."""
+    from islr.vocabulary import check_label
+
     with user_errors():
         engine = _engine(model)
         _save(engine, engine.vocabulary.renamed(label, new, engine.known_labels))
-    out.print(
-        f"renamed {escape(label)} -> {escape(new.strip())} in {escape(str(engine.vocabulary_file))}"
-    )
+    new = check_label(new)  # as stored
+    out.print(f"renamed {escape(label)} -> {escape(new)} in {escape(str(engine.vocabulary_file))}")
 
 
 @vocab_app.command("remove")
@@ -227,7 +228,8 @@ def vocab_export(
             missing = [w for w in wanted if vocab.find(w) is None]
             if missing:
                 raise VocabularyError(f"no added signs named {', '.join(missing)}")
-            vocab = replace(vocab, signs=tuple(s for s in vocab.signs if s.label in wanted))
+            chosen = [vocab.find(w) for w in wanted]
+            vocab = replace(vocab, signs=tuple(s for s in vocab.signs if s in chosen))
         save_vocabulary(out_file, vocab)
     out.print(f"{escape(str(out_file))}: {len(vocab.signs)} signs")
 

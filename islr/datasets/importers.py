@@ -21,7 +21,9 @@ from islr.datasets.import_batch import (
     find_inputs,
     run_import,
 )
+from islr.errors import DatasetError
 from islr.landmarks.cache import LandmarkCache, ManifestEntry
+from islr.landmarks.labels import LabelError, normalise_label
 from islr.landmarks.layouts import (
     HANDS_POSE75,
     POSE_LEFT_ELBOW,
@@ -144,6 +146,10 @@ def read_include_json(path: str | Path) -> tuple[LandmarkSequence, str, str]:
     label = d.get("label")
     if not isinstance(label, str) or not label.strip():
         raise ImportFileError("no 'label' field (the sign name)")
+    try:
+        label = normalise_label(label)
+    except LabelError as e:
+        raise ImportFileError(f"'label': {e}") from None
     uid = d.get("uid") or path.stem
     if not isinstance(uid, str):
         raise ImportFileError(f"'uid' is not a string ({type(uid).__name__})")
@@ -174,7 +180,7 @@ def read_include_json(path: str | Path) -> tuple[LandmarkSequence, str, str]:
             "image_height": INCLUDE_IMAGE_SIZE[1],
         },
     )
-    return seq, label.strip(), uid
+    return seq, label, uid
 
 
 def _video_id(uid: str, label: str) -> str:
@@ -325,6 +331,11 @@ def import_pose_files(
 
     src = Path(src)
     get_layout(layout)  # fail early on an unknown layout
+    if label is not None:
+        try:
+            label = normalise_label(label)
+        except LabelError as e:
+            raise DatasetError(f"--label: {e}") from None
     files = find_inputs(src, ".pose")
     root = src if src.is_dir() else src.parent
     jobs = [file_job(p, root) for p in files]
@@ -332,6 +343,11 @@ def import_pose_files(
     def convert(job: ImportJob) -> tuple[LandmarkSequence, ManifestEntry]:
         seq = read_pose_file(job.path, layout)
         found, found_raw, category = label_from_path(job.source)
+        if label is None:
+            try:
+                found = normalise_label(found)
+            except LabelError as e:
+                raise ImportFileError(f"its folder's name as a label: {e}") from None
         extra = {"importer": "pose"}
         if category:
             extra["category"] = category

@@ -13,12 +13,12 @@ import numpy as np
 
 from islr.errors import InputError, ModelError, VocabularyError
 from islr.landmarks import atomic_write_bytes
+from islr.landmarks.labels import LabelError, label_lookup_key, normalise_label
 from islr.modelfile import decode_array, encode_array
 from islr.pretrained import is_pretrained_name
 
 VOCABULARY_VERSION = 1
 VOCABULARY_SUFFIX = ".vocab.json"
-MAX_LABEL_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,13 @@ class Vocabulary:
     head: VocabularyHead | None = None  # refitted on each change (islr.vocabulary.fit)
 
     def find(self, label: str) -> AddedSign | None:
-        return next((s for s in self.signs if s.label == label), None)
+        """The sign stored as ``label``, or else as its normalised form (a label stored before
+        the normalisation, or typed another way: NFD ``café``, surrounding spaces)."""
+        exact = next((s for s in self.signs if s.label == label), None)
+        if exact is not None or not isinstance(label, str):
+            return exact
+        key = label_lookup_key(label)
+        return next((s for s in self.signs if label_lookup_key(s.label) == key), None)
 
     def added_labels(self, known: list[str]) -> list[str]:
         """Labels the vocabulary adds to ``known`` (the signs that are not known ones)."""
@@ -149,29 +155,33 @@ class Vocabulary:
         if old is None:
             return replace(self, signs=(*self.signs, sign), head=None)
         sign = old.with_more(sign)
-        signs = tuple(sign if s.label == label else s for s in self.signs)
+        signs = tuple(sign if s is old else s for s in self.signs)
         return replace(self, signs=signs, head=None)
 
     def renamed(self, label: str, new: str, known: list[str]) -> Vocabulary:
         """The added sign ``label`` renamed ``new``; a known sign keeps its name."""
         new = check_label(new)
         self._require_added(label, known)
-        if new != label and (new in known or self.find(new) is not None):
+        sign = self.find(label)
+        assert sign is not None
+        other = self.find(new)
+        if new in known or (other is not None and other is not sign):
             raise VocabularyError(f"{new!r} is already a sign of this model; choose another name")
-        signs = tuple(replace(s, label=new) if s.label == label else s for s in self.signs)
-        head = None if self.head is None else self.head.renamed(label, new)
+        signs = tuple(replace(s, label=new) if s is sign else s for s in self.signs)
+        head = None if self.head is None else self.head.renamed(sign.label, new)
         return replace(self, signs=signs, head=head)
 
     def removed(self, label: str, known: list[str]) -> Vocabulary:
         """Without ``label``'s added examples (a known sign stays, with its head only)."""
-        if self.find(label) is None:
+        sign = self.find(label)
+        if sign is None:
             if label in known:
                 raise VocabularyError(
                     f"{label!r} is a sign the model was trained on and has no added examples; "
                     "it cannot be removed"
                 )
             raise UnknownSignError(f"{label!r}: no such sign in this vocabulary")
-        return replace(self, signs=tuple(s for s in self.signs if s.label != label), head=None)
+        return replace(self, signs=tuple(s for s in self.signs if s is not sign), head=None)
 
     def _require_added(self, label: str, known: list[str]) -> None:
         if label in known:
@@ -195,7 +205,7 @@ class Vocabulary:
                 result = replace(result, signs=(*result.signs, sign), head=None)
                 continue
             both = old.with_more(sign)
-            signs = tuple(both if s.label == sign.label else s for s in result.signs)
+            signs = tuple(both if s is old else s for s in result.signs)
             result = replace(result, signs=signs, head=None)
         return result
 
@@ -232,7 +242,7 @@ class Vocabulary:
                         raise ValueError(f"{s['label']!r}: augmented must be n x {dim}")
                 signs.append(
                     AddedSign(
-                        check_label(s["label"]),
+                        _stored_label(s["label"]),
                         prototypes,
                         int(s["examples"]),
                         provenance,
@@ -252,14 +262,19 @@ class UnknownSignError(VocabularyError):
 
 
 def check_label(label: Any) -> str:
-    """A sign's name, stripped; :class:`InputError` when empty, too long or not text."""
-    if not isinstance(label, str) or not label.strip():
+    """A new sign's name in its one normalised form (:func:`islr.landmarks.labels.
+    normalise_label`); :class:`InputError` saying what is wrong with it."""
+    try:
+        return normalise_label(label)
+    except LabelError as e:
+        raise InputError(str(e)) from None
+
+
+def _stored_label(label: Any) -> str:
+    """A label read from a vocabulary file, kept as written (one stored before the
+    normalisation must stay usable, and removable, by its exact text)."""
+    if not isinstance(label, str) or not label:
         raise InputError("a sign's label must be a non-empty text")
-    label = label.strip()
-    if len(label) > MAX_LABEL_CHARS or any(ord(c) < 32 for c in label):
-        raise InputError(
-            f"a sign's label must be at most {MAX_LABEL_CHARS} printable characters: {label!r}"
-        )
     return label
 
 

@@ -43,7 +43,7 @@ from islr.serving.inputs import body_landmarks
 from islr.serving.limits import parse_json_body, read_json_bytes
 from islr.serving.schemas import LandmarksBody
 from islr.serving.state import ServeConfig, ServerState, server_state
-from islr.vocabulary import UnknownSignError, Vocabulary, save_vocabulary
+from islr.vocabulary import UnknownSignError, Vocabulary, check_label, save_vocabulary
 
 router = APIRouter(tags=["vocabulary"])
 State = Annotated[ServerState, Depends(server_state)]
@@ -226,7 +226,7 @@ async def rename(request: Request, state: State, label: LabelQuery) -> dict:
     async with state.vocabulary_lock:
         new = _changed(lambda v: v.renamed(label, body.label, engine.known_labels), engine)
         _commit(state, new)
-    return _sign(engine, new, body.label.strip())
+    return _sign(engine, new, check_label(body.label))
 
 
 @router.patch("/v1/vocabulary/{label}", include_in_schema=False)
