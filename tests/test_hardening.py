@@ -246,6 +246,53 @@ def test_frames_must_come_in_time_order(client):
         assert ws.receive_json()["type"] in ("flushed", "rest")
 
 
+def test_an_idle_socket_is_closed(model):
+    app = create_app(model, ServeConfig(stream_idle_s=0.5))
+    with local_client(app) as client, client.websocket_connect("/v1/stream") as ws:
+        time.sleep(1.0)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1001
+
+
+def _black_clip(path: Path, seconds: float, fps: float = 10.0) -> Path:
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (160, 120))
+    frame = np.zeros((120, 160, 3), np.uint8)
+    for _ in range(int(seconds * fps)):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_a_long_video_is_refused_before_it_is_decoded(model, tmp_path, video_extra):
+    clip = _black_clip(tmp_path / "long.mp4", 120)  # 120 s: the red team's 42 s of CPU
+    app = create_app(model, ServeConfig(max_video_seconds=60))
+    with local_client(app) as client:
+        t0 = time.perf_counter()
+        files = {"file": ("long.mp4", clip.read_bytes(), "video/mp4")}
+        response = client.post("/v1/predict/video", files=files)
+        seconds = time.perf_counter() - t0
+    assert response.status_code == 422 and "longer than 60 s" in response.text, response.text
+    assert seconds < 5, seconds
+
+
+def test_video_extraction_stops_at_its_bounds(tmp_path, video_extra):
+    from islr.errors import VideoError
+    from islr.extract import extract_video
+
+    clip = _black_clip(tmp_path / "clip.mp4", 3)
+    with pytest.raises(VideoError, match="more than 5 frames"):
+        extract_video(clip, max_frames=5)
+    with pytest.raises(VideoError, match="longer than 1 s"):
+        extract_video(clip, max_seconds=1)
+    calls = []
+    with pytest.raises(VideoError, match="stopped"):
+        extract_video(clip, stop=lambda: calls.append(1) or len(calls) > 3)
+    assert len(calls) == 4  # polled every frame, stopped at once
+
+
 # -------------------------------------------------------------------------------- labels
 
 
