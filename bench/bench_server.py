@@ -99,7 +99,10 @@ def _serve(source: Path, model: Path, threads: int, tmp: str) -> tuple[subproces
         "--port", str(port), "--no-access-log", "--threads", str(threads),
     ]  # fmt: skip
     env = {**os.environ, "ISLR_CACHE": tmp, "PYTHONPATH": str(source)}
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    # run in the source tree: `python -c` puts the working folder first on sys.path
+    server = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=source
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
