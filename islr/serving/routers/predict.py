@@ -133,7 +133,7 @@ async def predict(request: Request, state: State) -> dict:
     # Parsed and validated in one pass by pydantic's JSON parser (a third faster than FastAPI's
     # json.loads + validation on 60-frame bodies). A large body is parsed in a worker thread, so
     # that it never holds up the other requests; a usual one (2 s of frames: ~80 KiB, ~1 ms)
-    # here, which under load is faster than a thread fighting for the GIL.
+    # here, so that a request makes one thread hop (the model), not two.
     if len(raw) > INLINE_PARSE_BYTES:
         result, n_frames = await run_in_threadpool(_predict_json, state, raw)
     else:
