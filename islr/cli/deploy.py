@@ -218,6 +218,12 @@ def serve(
     max_connections: int = typer.Option(
         256, "--max-connections", min=1, help="Open connections beyond this get 503."
     ),
+    header_timeout: float = typer.Option(
+        10.0,
+        "--header-timeout",
+        min=0.1,
+        help="Seconds a connection has to send a request's line and headers.",
+    ),
 ) -> None:
     """Serve the model: HTTP API, WebSocket stream and the web page (docs at /docs).
 
@@ -290,9 +296,21 @@ def serve(
         access_log=access_log,
         timeout_keep_alive=5,  # an idle keep-alive connection is closed after 5 s
         limit_concurrency=max_connections,
+        http=_http_protocol(header_timeout),
         ws_max_size=config.max_stream_message_bytes,
         h11_max_incomplete_event_size=64 * 1024,  # request line and headers
     )
+
+
+def _http_protocol(header_timeout: float) -> type | str:
+    """uvicorn's httptools protocol with a timeout on the request headers (or its default
+    where httptools is absent: h11 has no such hook)."""
+    try:
+        from islr.serving.limits import http_protocol_with_header_timeout
+
+        return http_protocol_with_header_timeout(header_timeout)
+    except ImportError:
+        return "auto"
 
 
 def _log_config() -> dict:

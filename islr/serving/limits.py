@@ -85,3 +85,49 @@ def log_disconnect(request: Request, exc: ClientDisconnect) -> None:
     client = request.client
     who = f"{client.host}:{client.port}" if client else "a client"
     log.info("%s disconnected during %s %s", who, request.method, request.url.path)
+
+
+def http_protocol_with_header_timeout(seconds: float) -> type:
+    """uvicorn's HTTP protocol (httptools), closing a connection whose request line and headers
+    have not all arrived ``seconds`` after it opened or after its request began; uvicorn itself
+    waits for them forever, so a client sending a byte now and then holds a connection."""
+
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class HeaderTimeoutProtocol(HttpToolsProtocol):
+        header_timer: asyncio.TimerHandle | None = None
+
+        def _arm_header_timer(self) -> None:
+            self._cancel_header_timer()
+            self.header_timer = self.loop.call_later(seconds, self._headers_too_slow)
+
+        def _cancel_header_timer(self) -> None:
+            if self.header_timer is not None:
+                self.header_timer.cancel()
+                self.header_timer = None
+
+        def _headers_too_slow(self) -> None:
+            self.header_timer = None
+            if not self.transport.is_closing():
+                log.info(
+                    "%s: no complete request headers within %g s; closed", self.client, seconds
+                )
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_header_timer()
+            super().connection_lost(exc)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm_header_timer()
+
+        def on_headers_complete(self) -> None:
+            self._cancel_header_timer()
+            super().on_headers_complete()
+
+    return HeaderTimeoutProtocol
