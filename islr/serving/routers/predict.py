@@ -50,10 +50,14 @@ async def upload_form(request: Request, state: State) -> FormData:
             raise _UploadTooLarge
         return message
 
+    timeout = state.config.video_timeout_s
     try:
-        return await Request(request.scope, limited_receive).form(max_files=1, max_fields=4)
+        async with asyncio.timeout(timeout):
+            return await Request(request.scope, limited_receive).form(max_files=1, max_fields=4)
     except _UploadTooLarge:
         raise too_large(state.config) from None
+    except TimeoutError:
+        raise HTTPException(408, f"the upload did not arrive within {timeout:g} s") from None
     except Exception as e:  # malformed multipart bodies raise assorted parser errors
         raise HTTPException(400, f"not a multipart/form-data upload ({e})") from None
 
