@@ -298,6 +298,6 @@ test("LocalVocabulary answers the server's vocabulary requests, exports and impo
   assert.equal(await other.importFile(JSON.parse(JSON.stringify(file))), 1);
   assert.deepEqual(other.toFile().signs, file.signs);
   assert.throws(() => parseVocabulary({ ...file, embedding_dim: dim + 1 }, dim), /another model/);
-  assert.equal((await local.request("DELETE", "v1/vocabulary/wave")).status, 200);
+  assert.equal((await local.request("DELETE", "v1/vocabulary?label=wave")).status, 200);
   assert.deepEqual(local.toFile().signs, []);
 });
