@@ -97,6 +97,11 @@ def test_python_reproduces_the_arrays_fixture() -> None:
     assert make_fixtures.arrays_outputs(fixture) == fixture["expected"]
 
 
+def test_python_reproduces_the_labels_fixture() -> None:
+    fixture = load("labels.json")
+    assert make_fixtures.labels_outputs(fixture) == fixture["expected"]
+
+
 def test_js_twins_match_the_fixtures() -> None:
     node = shutil.which("node")
     if node is None:

@@ -553,6 +553,42 @@ def arrays_fixture() -> dict[str, Any]:
     return {**fixture, "expected": arrays_outputs(fixture)}
 
 
+LABEL_CASES = [
+    "  big   /  large ",
+    "cafe\u0301",
+    "bank\u00a0\u2003note",
+    "\tfootball\n",
+    "ba\u200bnk",
+    "\u202egnab",
+    "ba\x00nk",
+    "two\nlines",
+    "a\u2028b",
+    "x" * 64,
+    "x" * 65,
+    "\U0001f44d" * 64,  # 64 characters, 128 UTF-16 code units
+    "   ",
+    "",
+]
+
+
+def labels_outputs(fixture: dict[str, Any]) -> dict[str, Any]:
+    """Each label as normalise_label stores it, or None where it is refused."""
+    from islr.landmarks.labels import LabelError, normalise_label
+
+    out = []
+    for label in fixture["cases"]:
+        try:
+            out.append(normalise_label(label))
+        except LabelError:
+            out.append(None)
+    return {"stored": out}
+
+
+def labels_fixture() -> dict[str, Any]:
+    fixture = {"cases": LABEL_CASES}
+    return {**fixture, "expected": labels_outputs(fixture)}
+
+
 # ------------------------------------------------------------------------------------- main
 
 FIXTURES = {
@@ -562,6 +598,7 @@ FIXTURES = {
     "vocabulary.json": (vocabulary_fixture, vocabulary_outputs),
     "head_fit.json": (head_fit_fixture, head_fit_outputs),
     "arrays.json": (arrays_fixture, arrays_outputs),
+    "labels.json": (labels_fixture, labels_outputs),
 }
 
 

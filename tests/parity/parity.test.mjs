@@ -24,7 +24,13 @@ import {
   streamConfig,
   topLabels,
 } from "../../islr/serving/static/streaming.js";
-import { decodeArray, decodeInt8Rows, LocalVocabulary, parseVocabulary } from "../../islr/serving/static/local_vocabulary.js";
+import {
+  checkLabel,
+  decodeArray,
+  decodeInt8Rows,
+  LocalVocabulary,
+  parseVocabulary,
+} from "../../islr/serving/static/local_vocabulary.js";
 import { fitHead } from "../../islr/serving/static/refit.js";
 import { scoreWithVocabulary } from "../../islr/serving/static/vocabulary.js";
 
@@ -300,4 +306,17 @@ test("LocalVocabulary answers the server's vocabulary requests, exports and impo
   assert.throws(() => parseVocabulary({ ...file, embedding_dim: dim + 1 }, dim), /another model/);
   assert.equal((await local.request("DELETE", "v1/vocabulary?label=wave")).status, 200);
   assert.deepEqual(local.toFile().signs, []);
+});
+
+test("checkLabel stores every label as normalise_label does, and refuses the same ones", () => {
+  const f = fixture("labels.json");
+  f.cases.forEach((label, i) => {
+    let stored;
+    try {
+      stored = checkLabel(label);
+    } catch {
+      stored = null;
+    }
+    assert.equal(stored, f.expected.stored[i], JSON.stringify(label));
+  });
 });

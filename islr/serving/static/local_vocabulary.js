@@ -58,15 +58,32 @@ const dot = (a, b) => a.reduce((sum, x, i) => sum + x * b[i], 0);
 // float32, as Python's unit_rows keeps them (and the file after a reload)
 const float32 = (v) => Array.from(Float32Array.from(v));
 
-/** A sign's name, stripped; an error when empty, too long or not printable (check_label). */
+// A label may not hold these (islr/landmarks/labels.py: REFUSED_CATEGORIES), by Unicode category.
+const REFUSED_IN_LABELS = [
+  [/\p{Cc}/u, "a control character"],
+  [/\p{Cf}/u, "an invisible formatting character (zero-width or bidi)"],
+  [/\p{Cs}/u, "a surrogate"],
+  [/\p{Co}/u, "a private-use character"],
+  [/\p{Cn}/u, "an unassigned character"],
+  [/\p{Zl}/u, "a line separator"],
+  [/\p{Zp}/u, "a paragraph separator"],
+];
+
+/**
+ * A new sign's name in its one form (normalise_label): NFC, runs of spaces one space, trimmed, at
+ * most MAX_LABEL_CHARS characters; an error naming what is wrong otherwise (check_label).
+ */
 export function checkLabel(label) {
-  if (typeof label !== "string" || !label.trim()) throw new Error("a sign's label must be a non-empty text");
-  const clean = label.trim();
-  // eslint-disable-next-line no-control-regex
-  if (clean.length > MAX_LABEL_CHARS || /[\u0000-\u001f]/.test(clean)) {
-    throw new Error(`a sign's label must be at most ${MAX_LABEL_CHARS} printable characters`);
+  if (typeof label !== "string") throw new Error("a sign's label must be text");
+  const text = label.normalize("NFC").replace(/\p{Zs}+/gu, " ").trim();
+  if (!text) throw new Error("a sign's label must not be empty");
+  for (const [pattern, what] of REFUSED_IN_LABELS) {
+    if (pattern.test(text)) throw new Error(`a sign's label may not contain ${what}: ${JSON.stringify(text)}`);
   }
-  return clean;
+  if ([...text].length > MAX_LABEL_CHARS) {
+    throw new Error(`a sign's label must be at most ${MAX_LABEL_CHARS} characters`);
+  }
+  return text;
 }
 
 /**
@@ -124,7 +141,8 @@ export function parseVocabulary(d, embeddingDim) {
       throw new Error(`${s.label}: prototypes must be lists of ${embeddingDim} finite numbers`);
     }
     return {
-      label: checkLabel(s.label),
+      // kept as written: a label stored before the normalisation stays usable (_stored_label)
+      label: typeof s.label === "string" && s.label ? s.label : checkLabel(s.label),
       prototypes: prototypes.map((p) => float32(unit(p))),
       examples: Number(s.examples),
       provenance: s.provenance ?? [],
