@@ -457,9 +457,8 @@ def test_auto_says_when_it_does_not_know(tmp_path):
 def test_imported_mpdata_predicts_the_same_from_cli_and_server(tmp_path):
     """A real MP_Data sequence, imported: `islr predict` on its cache file and the same
     landmarks through POST /v1/predict give the same signs and probabilities."""
-    from fastapi.testclient import TestClient
-
     from islr.serving.app import create_app
+    from tests.conftest import local_client
 
     src = shared_data(*MPDATA)
     import_format("mpdata", src, tmp_path / "c", image_size=(640, 480))
@@ -473,7 +472,7 @@ def test_imported_mpdata_predicts_the_same_from_cli_and_server(tmp_path):
         [None if np.isnan(p).any() else [float(v) for v in p] for p in frame] for frame in seq.data
     ]
     body = {"frames": frames, "layout": "holistic136", "image_width": 640, "image_height": 480}
-    with TestClient(create_app("include50", onnx_cache=tmp_path / "onnx")) as client:
+    with local_client(create_app("include50", onnx_cache=tmp_path / "onnx")) as client:
         response = client.post("/v1/predict", json={**body, "top_k": 5})
     assert response.status_code == 200, response.text
     served = response.json()["top"]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from islr.errors import DatasetError
 from islr.landmarks.cache import LandmarkCache, ManifestEntry, sample_path_for
+from islr.landmarks.labels import LabelError, normalise_label
 from islr.landmarks.sequence import LandmarkFileError, LandmarkSequence, sequence_to_bytes
 
 _BATCH = 64  # manifest lines appended (and fsynced) per batch; sample files are written first
@@ -140,6 +141,11 @@ def _convert_one(convert: Convert, job: ImportJob, ids: _SampleIds):
         seq, entry = convert(job)
         if not entry.id:
             raise ImportFileError("no sample id")
+        if entry.label:  # the one form of a label (islr.landmarks.labels), whatever the format
+            try:
+                entry.label = normalise_label(entry.label)
+            except LabelError as e:
+                raise ImportFileError(f"label {entry.label!r}: {e}") from None
         try:
             sample_path_for(entry.id)
         except ValueError as e:

@@ -146,10 +146,6 @@ def read_include_json(path: str | Path) -> tuple[LandmarkSequence, str, str]:
     label = d.get("label")
     if not isinstance(label, str) or not label.strip():
         raise ImportFileError("no 'label' field (the sign name)")
-    try:
-        label = normalise_label(label)
-    except LabelError as e:
-        raise ImportFileError(f"'label': {e}") from None
     uid = d.get("uid") or path.stem
     if not isinstance(uid, str):
         raise ImportFileError(f"'uid' is not a string ({type(uid).__name__})")
@@ -180,7 +176,7 @@ def read_include_json(path: str | Path) -> tuple[LandmarkSequence, str, str]:
             "image_height": INCLUDE_IMAGE_SIZE[1],
         },
     )
-    return seq, label, uid
+    return seq, label.strip(), uid
 
 
 def _video_id(uid: str, label: str) -> str:
@@ -343,11 +339,6 @@ def import_pose_files(
     def convert(job: ImportJob) -> tuple[LandmarkSequence, ManifestEntry]:
         seq = read_pose_file(job.path, layout)
         found, found_raw, category = label_from_path(job.source)
-        if label is None:
-            try:
-                found = normalise_label(found)
-            except LabelError as e:
-                raise ImportFileError(f"its folder's name as a label: {e}") from None
         extra = {"importer": "pose"}
         if category:
             extra["category"] = category
