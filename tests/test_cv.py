@@ -84,6 +84,15 @@ def test_fold_jobs_hold_out_each_sample_once(synth_cache, tmp_path):
 
 
 @pytest.mark.slow
+def test_fold_jobs_by_signer_hold_out_whole_signers(synth_cache, tmp_path):
+    jobs, n = fold_jobs(TINY, synth_cache, tmp_path, folds=3, seeds=(0,), group_by="signer")
+    signer = {e.id: e.extra["signer"] for e in LandmarkCache(synth_cache).entries()}
+    held = [{signer[i] for i, s in j.split_of.items() if s == "val"} for j in jobs]
+    trained = [{signer[i] for i, s in j.split_of.items() if s == "train"} for j in jobs]
+    assert all(h and not (h & t) for h, t in zip(held, trained, strict=True))
+    assert set.union(*held) == set(signer.values())
+
+
 def test_cross_validate_scores_resumes_and_reports(synth_cache, tmp_path):
     seen = []
     report = cross_validate(TINY, synth_cache, tmp_path, folds=2, seeds=(0, 1), splits=(),

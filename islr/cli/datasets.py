@@ -248,8 +248,32 @@ def export_data(
         raise typer.Exit(1)
 
 
+def signers(
+    cache_dir: Path = typer.Argument(..., help="Landmark cache folder (with pose landmarks)."),
+    groups: int = typer.Option(7, "--groups", min=2, help="Signers to find (INCLUDE: 7)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report only; leave the manifest."),
+) -> None:
+    """Infer who signed each clip (recording sessions + body proportions) and store it as the
+    manifest field ``signer``, for `islr cv --group-by signer`."""
+    from islr.datasets.signers import infer_cache_signers
+
+    with user_errors():
+        g = infer_cache_signers(cache_dir, groups, write=not dry_run)
+    table = Table("signer", "clips", "sessions", title=f"{cache_dir}: {groups} signer groups")
+    for name, n in g.sizes().items():
+        table.add_row(name, str(n), str(g.sessions_of[name]))
+    out.print(table)
+    out.print(
+        f"{len(g.group_of)} clips in {g.n_sessions} recording sessions; silhouette "
+        f"{g.silhouette:.3f}, clips nearest their session's group {100 * g.agreement:.1f}%, "
+        f"sessions taking turns on the same signs put in one group: {g.turn_pairs_merged} of "
+        f"{g.turn_pairs}" + ("" if dry_run else "; written to the manifest as 'signer'")
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("synth")(synth)
     app.command("labels")(labels)
     app.command("import")(import_)
     app.command("export-data")(export_data)
+    app.command("signers")(signers)

@@ -215,8 +215,14 @@ def cv_command(
         None, "--ray", help="Run the folds on Ray: local, auto or ray://host:port."
     ),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    group_by: str | None = typer.Option(
+        None,
+        "--group-by",
+        help="Group k-fold over this manifest field (e.g. signer): no value "
+        "of it in two folds (`islr signers CACHE` infers INCLUDE's signers).",
+    ),
 ) -> None:
-    """Repeated stratified k-fold cross-validation of a recipe: mean ± sd top-1, macro-F1."""
+    """Repeated stratified (with --group-by: group) k-fold CV of a recipe: mean ± sd top-1."""
     from islr.errors import require
 
     require("torch", "islr cv")
@@ -248,9 +254,11 @@ def cv_command(
             report = cross_validate(
                 cfg.to_dict(), data, out_dir, folds, seed_list, fold_seed, split_list,
                 ROBUSTNESS if robustness else (), workers, on_result=on_result, run_jobs=run_jobs,
+                group_by=group_by,
             )  # fmt: skip
     s = report.summary()
-    table = Table("metric", "mean ± sd", title=f"{folds}-fold CV × seeds {list(seed_list)} "
+    kind = f"{folds}-fold CV by {group_by}" if group_by else f"{folds}-fold CV"
+    table = Table("metric", "mean ± sd", title=f"{kind} × seeds {list(seed_list)} "
                   f"({s['n_samples']} samples, {len(report.results)} runs)")  # fmt: skip
     for metric, value in summary_rows(s):
         table.add_row(metric, value)

@@ -124,6 +124,48 @@ def stratified_folds(entries: list[ManifestEntry], k: int, seed: int) -> dict[st
     return fold_of
 
 
+def entry_field(entry: ManifestEntry, name: str) -> str:
+    """A manifest field of an entry by name: a column (``split``, ``source`` ...) or a key of
+    its ``extra`` (``signer``); empty when absent."""
+    if name != "extra" and name in ManifestEntry.__dataclass_fields__:
+        value = getattr(entry, name)
+    else:
+        value = entry.extra.get(name, "")
+    return "" if value is None else str(value)
+
+
+def group_folds(entries: list[ManifestEntry], k: int, field: str, seed: int = 0) -> dict[str, int]:
+    """Sample id -> fold ``0..k-1`` for group k-fold: every value of manifest ``field`` (e.g.
+    ``signer``) lies in one fold only. Groups go largest first to the smallest fold (ties broken
+    by a seeded order), so fold sizes stay close; ``k`` = the number of groups is leave-one-
+    group-out. Deterministic for a seed."""
+    if k < 2:
+        raise DatasetError(f"cross-validation needs at least 2 folds, got {k}")
+    members: dict[str, list[str]] = {}
+    for e in entries:
+        value = entry_field(e, field)
+        if not value:
+            raise DatasetError(
+                f"sample {e.id} has no {field!r} in the manifest; group folds need it on every "
+                f"sample (for signers: `islr signers CACHE`)"
+            )
+        members.setdefault(value, []).append(e.id)
+    if len(members) < k:
+        raise DatasetError(
+            f"{len(members)} distinct {field!r} value(s) cannot fill {k} folds; use --folds "
+            f"{len(members)} or fewer"
+        )
+    tie = {g: int(r) for g, r in zip(sorted(members), np.random.default_rng(seed).permutation(len(members)), strict=True)}  # fmt: skip
+    sizes = [0] * k
+    fold_of: dict[str, int] = {}
+    for group in sorted(members, key=lambda g: (-len(members[g]), tie[g])):
+        fold = min(range(k), key=lambda f: (sizes[f], f))
+        sizes[fold] += len(members[group])
+        for i in members[group]:
+            fold_of[i] = fold
+    return fold_of
+
+
 def apply_labels(cache_dir: str | Path, config: LabelsConfig) -> LabelsReport:
     """Choose classes, set splits and write ``file_to_label.json`` for the cache at ``cache_dir``."""
     if config.split not in SPLIT_MODES:

@@ -149,6 +149,10 @@ class CVReport:
             "top5": stats([r.top5 for r in self.results]),
             "macro_f1": stats([r.macro_f1 for r in self.results]),
             "seconds_per_run": stats([r.seconds for r in self.results]),
+            "worst_fold_top1": min(
+                float(np.mean([r.top1 for r in self.results if r.fold == f]))
+                for f in {r.fold for r in self.results}
+            ),
         }
         if all(r.perturbed for r in self.results):
             out["robust_top1"] = stats([r.robust_top1 for r in self.results])
@@ -169,8 +173,10 @@ def fold_jobs(
     splits: tuple[str, ...] = ("train", "val"),
     perturbations: tuple[str, ...] = ROBUSTNESS,
     threads: int = 1,
+    group_by: str | None = None,
 ) -> tuple[list[FoldJob], int]:
-    """The jobs of a cross-validation (``len(seeds) * folds``) and the number of samples."""
+    """The jobs of a cross-validation (``len(seeds) * folds``) and the number of samples; with
+    ``group_by`` (a manifest field, e.g. ``signer``) no value of it is in two folds."""
     from islr.training.config import config_from_dict
 
     entries = _labelled_entries(cache_dir, config_from_dict(config).data.label_file)
@@ -179,14 +185,19 @@ def fold_jobs(
         raise DatasetError(f"{cache_dir}: no labelled samples in splits {list(splits)}")
     counts = Counter(e.label for e in pool)
     small = sorted(label for label, n in counts.items() if n < folds)
-    if small:
+    if group_by:
+        from islr.datasets.labels import group_folds
+
+        fold_of = group_folds(pool, folds, group_by, fold_seed)
+    elif small:
         raise DatasetError(
             f"{len(small)} sign(s) have fewer samples than the {folds} folds (e.g. {small[:5]}); "
             f"use fewer folds or drop them with `islr labels CACHE --min-samples {folds}`"
         )
-    from islr.datasets.labels import stratified_folds
+    else:
+        from islr.datasets.labels import stratified_folds
 
-    fold_of = stratified_folds(pool, folds, fold_seed)
+        fold_of = stratified_folds(pool, folds, fold_seed)
     jobs = [
         FoldJob(
             config=config,
@@ -228,11 +239,13 @@ def cross_validate(
     threads: int = 1,
     on_result: Callable[[FoldResult], None] | None = None,
     run_jobs: Callable[[list[FoldJob]], list[FoldResult]] | None = None,
+    group_by: str | None = None,
 ) -> CVReport:
     """Cross-validate the recipe ``config`` (a TrainConfig as dict) on ``cache_dir``.
 
     ``workers`` local processes (0 = one per core / ``threads``) run the jobs not finished yet;
-    ``run_jobs`` replaces them (e.g. a Ray cluster). Writes ``cv.json`` and ``cv.csv`` into
+    ``run_jobs`` replaces them (e.g. a Ray cluster). ``group_by``: group k-fold over that
+    manifest field (e.g. ``signer``: leave-signers-out). Writes ``cv.json`` and ``cv.csv`` into
     ``out_dir`` and returns the report.
     """
     import os
@@ -240,8 +253,9 @@ def cross_validate(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs, n_samples = fold_jobs(
-        config, cache_dir, out_dir, folds, seeds, fold_seed, splits, perturbations, threads
-    )
+        config, cache_dir, out_dir, folds, seeds, fold_seed, splits, perturbations, threads,
+        group_by,
+    )  # fmt: skip
     done: dict[tuple[int, int], FoldResult] = {}
 
     def record(r: FoldResult) -> None:
@@ -364,6 +378,8 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     if "ensemble_top1" in summary:
         seeds = len(summary["seeds"])
         rows.append((f"top-1, {seeds} seeds averaged", format_stats(summary["ensemble_top1"])))
+    if "worst_fold_top1" in summary:
+        rows.append(("top-1 of the worst fold", f"{100 * summary['worst_fold_top1']:.2f}%"))
     rows.append(("seconds per run", f"{summary['seconds_per_run']['mean']:.0f}"))
     return rows
 
