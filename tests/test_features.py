@@ -160,7 +160,10 @@ def test_augmentations_are_named_transforms_composed_from_a_list():
         "temporal_mask",
         "drop_hands",
     ]
-    assert set(A.TRANSFORMS) == {s["name"] for s in steps}
+    webcam = {"close_framing", "aspect_frame", "perspective", "drop_frames", "lose_fast_hands"}
+    assert set(A.TRANSFORMS) == {s["name"] for s in steps} | webcam | {"frame_rate"}
+    every = AugmentConfig(**{f"p_{s}": 0.5 for s in webcam})
+    assert {s["name"] for s in A.augmentation_steps(every)} - {s["name"] for s in steps} == webcam
     # the flat config and the list it stands for are one pipeline: same draws, same output
     data = signer()
     by_config = augment_sequence(data, "holistic136", cfg, np.random.default_rng(5))

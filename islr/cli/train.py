@@ -103,15 +103,33 @@ def evaluate_command(
     data: Path = typer.Option(..., "--data", help="Landmark cache to evaluate on."),
     split: str = typer.Option("val", "--split", help="Split to evaluate (val, test, train, all)."),
     perturb: str | None = typer.Option(
-        None, "--perturb", help="Robustness: mirror, rotate, zoom, speed or drop-hands."
+        None,
+        "--perturb",
+        help="Robustness: mirror, rotate, zoom, speed, drop-hands; a webcam condition: "
+        "close-framing, frame-4:3, frame-1:1, frame-9:16, camera-above, camera-below, "
+        "camera-side, fps-15, dropped-frames, fast-hands-lost, mirror-selfie; or webcam (all of "
+        "those, one table).",
     ),
     out_dir: Path | None = typer.Option(None, "--out", help="Report folder."),
     seed: int = typer.Option(0, "--seed", help="Seed of the perturbation."),
 ) -> None:
     """Top-1, top-5, macro-F1, per-class table and confusion matrix of a model on a split."""
-    from islr.evaluation import evaluate_cache, write_report
+    from islr.evaluation import WEBCAM, evaluate_cache, write_report
     from islr.inference import Engine
 
+    if perturb == "webcam":
+        with user_errors():
+            engine = Engine.load(model)
+            clean = evaluate_cache(engine, data, split, None, seed)
+            results = {name: evaluate_cache(engine, data, split, name, seed) for name in WEBCAM}
+        table = Table("condition", "top-1", title=f"webcam suite, split {split} (n={clean.n})")
+        table.add_row("clean", f"{clean.top1:.4f}")
+        for name, r in results.items():
+            table.add_row(name, f"{r.top1:.4f}")
+        mean = sum(r.top1 for r in results.values()) / len(results)
+        table.add_row("[bold]webcam suite (mean)[/]", f"[bold]{mean:.4f}[/]")
+        out.print(table)
+        return
     with user_errors():
         engine = Engine.load(model)
         result = evaluate_cache(engine, data, split, perturb, seed)
@@ -215,6 +233,9 @@ def cv_command(
         None, "--ray", help="Run the folds on Ray: local, auto or ray://host:port."
     ),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    webcam: bool = typer.Option(
+        False, "--webcam", help="Also score each fold under the webcam conditions (see evaluate)."
+    ),
     group_by: str | None = typer.Option(
         None,
         "--group-by",
@@ -226,6 +247,7 @@ def cv_command(
     from islr.errors import require
 
     require("torch", "islr cv")
+    from islr.evaluation.metrics import WEBCAM
     from islr.training import load_config
     from islr.training.cv import ROBUSTNESS, cross_validate, summary_rows
 
@@ -253,7 +275,7 @@ def cv_command(
 
             report = cross_validate(
                 cfg.to_dict(), data, out_dir, folds, seed_list, fold_seed, split_list,
-                ROBUSTNESS if robustness else (), workers, on_result=on_result, run_jobs=run_jobs,
+                (ROBUSTNESS if robustness else ()) + (WEBCAM if webcam else ()), workers, on_result=on_result, run_jobs=run_jobs,
                 group_by=group_by,
             )  # fmt: skip
     s = report.summary()

@@ -2,6 +2,7 @@
 
 from islr.evaluation.metrics import (
     PERTURBATIONS,
+    WEBCAM,
     EvalResult,
     compute_metrics,
     evaluate_cache,
@@ -12,6 +13,7 @@ from islr.evaluation.metrics import (
 
 __all__ = [
     "PERTURBATIONS",
+    "WEBCAM",
     "EvalResult",
     "compute_metrics",
     "evaluate_cache",

@@ -85,7 +85,25 @@ PERTURBATIONS: dict[str, A.Transform] = {
     "zoom": A.Scale(scale_range=(0.8, 1.2), aspect_jitter=0.0),
     "speed": A.TimeWarp(speed_range=(0.6, 1.6), strength=0.0, log_uniform=False),
     "drop-hands": A.DropHands(fraction=0.25, both=True, fixed_fraction=True),
-}
+    # a user's webcam (islr.features.webcam): the WEBCAM suite
+    "close-framing": A.CloseFraming(head_room=(2.6, 2.6), shoulder_offset=(0.0, 0.0),
+                                    aspects=(4 / 3,)),
+    "frame-4:3": A.AspectFrame(aspects=(4 / 3,)),
+    "frame-1:1": A.AspectFrame(aspects=(1.0,)),
+    "frame-9:16": A.AspectFrame(aspects=(9 / 16,)),
+    "camera-above": A.Perspective(max_pitch=20.0, max_yaw=0.0, only_extremes=True),
+    "camera-below": A.Perspective(max_pitch=-20.0, max_yaw=0.0, only_extremes=True),
+    "camera-side": A.Perspective(max_pitch=0.0, max_yaw=30.0, only_extremes=True),
+    "fps-15": A.FrameRate(n=2),
+    "dropped-frames": A.DropFrames(fraction=0.25, fixed_fraction=True),
+    "fast-hands-lost": A.LoseFastHands(fraction=0.3, fixed_fraction=True),
+    # MediaPipe names hands and body sides from the image, so a mirrored selfie view reads as a
+    # left-handed signer: the same flip and left/right swap as "mirror"
+    "mirror-selfie": A.Mirror(),
+}  # fmt: skip
+WEBCAM = ("close-framing", "frame-4:3", "frame-1:1", "frame-9:16", "camera-above",
+          "camera-below", "camera-side", "fps-15", "dropped-frames", "fast-hands-lost",
+          "mirror-selfie")  # fmt: skip
 
 
 def perturb_sequence(seq: LandmarkSequence, name: str, rng: np.random.Generator):

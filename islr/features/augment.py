@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from islr.errors import ConfigError
+from islr.features import webcam as W
 from islr.features.config import AugmentConfig
 from islr.features.model_input import resample
 from islr.landmarks import get_layout
@@ -328,6 +329,101 @@ class DropHands:
         return clip.with_data(data)
 
 
+# ---- webcam conditions (islr.features.webcam) ------------------------------------------------
+
+
+@register_transform("close_framing")
+@dataclass
+class CloseFraming:
+    """A laptop webcam close up: the shoulders at (``shoulder_offset`` of the frame's height
+    from) the bottom edge, hands below it lost, a head ``head_room`` times nose-to-shoulder
+    height tall frame (each drawn from its range)."""
+
+    head_room: tuple[float, float] = (2.2, 3.2)
+    shoulder_offset: tuple[float, float] = (-0.1, 0.1)
+    aspects: tuple[float, ...] = (4 / 3, 16 / 9)
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        aspect = float(rng.choice(self.aspects))
+        box = W.close_framing_box(
+            clip.data, clip.layout, aspect, float(rng.uniform(*self.head_room)),
+            float(rng.uniform(*self.shoulder_offset)),
+        )  # fmt: skip
+        return clip if box is None else clip.with_data(W.crop_to_box(clip.data, clip.layout, box))
+
+
+@register_transform("aspect_frame")
+@dataclass
+class AspectFrame:
+    """Another frame shape (width / height, one of ``aspects``) cut from a ``source_aspect``
+    frame around the signer (see :func:`islr.features.webcam.aspect_box`)."""
+
+    aspects: tuple[float, ...] = (4 / 3, 1.0, 9 / 16)
+    source_aspect: float = 16 / 9
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        aspect = float(rng.choice(self.aspects))
+        box = W.aspect_box(clip.data, clip.layout, aspect, 1 / self.source_aspect)
+        return clip if box is None else clip.with_data(W.crop_to_box(clip.data, clip.layout, box))
+
+
+@register_transform("perspective")
+@dataclass
+class Perspective:
+    """The camera above or below (pitch) and to a side (yaw) by up to the given degrees (each
+    exactly ``±`` its maximum with ``only_extremes``)."""
+
+    max_pitch: float = 20.0
+    max_yaw: float = 30.0
+    only_extremes: bool = False
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        if self.only_extremes:
+            pitch, yaw = self.max_pitch, self.max_yaw
+        else:
+            pitch = rng.uniform(-self.max_pitch, self.max_pitch)
+            yaw = rng.uniform(-self.max_yaw, self.max_yaw)
+        return clip.with_data(W.perspective(clip.data, clip.layout, pitch, yaw))
+
+
+@register_transform("frame_rate")
+@dataclass
+class FrameRate:
+    """A slower camera: every ``n``-th frame (2: 30 to 15 fps)."""
+
+    n: int = 2
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        return clip.with_data(W.every_nth_frame(clip.data, self.n))
+
+
+@register_transform("drop_frames")
+@dataclass
+class DropFrames:
+    """A stalling camera: up to ``fraction`` of the frames never arrive (exactly that many
+    with ``fixed_fraction``)."""
+
+    fraction: float = 0.2
+    fixed_fraction: bool = False
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        f = self.fraction if self.fixed_fraction else rng.uniform(0, self.fraction)
+        return clip.with_data(W.drop_frames(clip.data, f, rng))
+
+
+@register_transform("lose_fast_hands")
+@dataclass
+class LoseFastHands:
+    """Motion blur: each hand lost in (up to) ``fraction`` of its frames, the fastest."""
+
+    fraction: float = 0.3
+    fixed_fraction: bool = False
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        f = self.fraction if self.fixed_fraction else rng.uniform(0, self.fraction)
+        return clip.with_data(W.lose_fast_hands(clip.data, clip.layout, f))
+
+
 @dataclass
 class RandomApply:
     """``transform`` with probability ``p`` (a draw is taken whatever ``p``)."""
@@ -377,7 +473,24 @@ class Compose:
 
 def augmentation_steps(cfg: AugmentConfig) -> list[dict[str, Any]]:
     """The transform list of a flat :class:`AugmentConfig` (its keys stay the config surface),
-    in the order training has always applied them; mixup is batch-level (see training)."""
+    in the order training has always applied them, then the webcam conditions whose
+    probability is not 0; mixup is batch-level (see training)."""
+    webcam = [
+        {
+            "name": "close_framing",
+            "p": cfg.p_close_framing,
+            "head_room": cfg.close_framing_head_room,
+        },
+        {"name": "aspect_frame", "p": cfg.p_aspect_frame},
+        {
+            "name": "perspective",
+            "p": cfg.p_perspective,
+            "max_pitch": cfg.perspective_pitch,
+            "max_yaw": cfg.perspective_yaw,
+        },
+        {"name": "drop_frames", "p": cfg.p_drop_frames, "fraction": cfg.drop_frames_frac},
+        {"name": "lose_fast_hands", "p": cfg.p_lose_fast_hands, "fraction": cfg.fast_hands_frac},
+    ]
     return [
         {"name": "mirror", "p": cfg.p_mirror},
         {
@@ -398,7 +511,7 @@ def augmentation_steps(cfg: AugmentConfig) -> list[dict[str, Any]]:
         {"name": "noise", "p": cfg.p_noise, "std": cfg.noise_std},
         {"name": "temporal_mask", "p": cfg.p_temporal_mask, "fraction": cfg.temporal_mask_frac},
         {"name": "drop_hands", "p": cfg.p_spatial_mask, "fraction": cfg.hand_drop_frac},
-    ]
+    ] + [step for step in webcam if step["p"] > 0]
 
 
 def augment_sequence(

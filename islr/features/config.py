@@ -85,6 +85,18 @@ class AugmentConfig:
     p_temporal_shift: float = 0.3
     shift_frac: float = 0.15  # frames trimmed/padded at the ends, fraction of the length
     p_mirror: float = 0.5
+    # a user's webcam (islr.features.webcam); off by default (0 adds no step, so the random
+    # draws of the other steps stay as they were)
+    p_close_framing: float = 0.0
+    close_framing_head_room: tuple[float, float] = (2.2, 3.2)  # frame height / nose-shoulders
+    p_aspect_frame: float = 0.0
+    p_perspective: float = 0.0
+    perspective_pitch: float = 20.0  # degrees, either way
+    perspective_yaw: float = 30.0
+    p_drop_frames: float = 0.0
+    drop_frames_frac: float = 0.25
+    p_lose_fast_hands: float = 0.0
+    fast_hands_frac: float = 0.3
     p_mixup: float = 0.0
     mixup_alpha: float = 0.4
     # a clip replaced by a segment of its sign as the stream decoder cuts it from a synthesised

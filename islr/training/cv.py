@@ -45,8 +45,9 @@ class FoldResult:
 
     @property
     def robust_top1(self) -> float | None:
-        """Mean top-1 over the perturbed copies (None when none was scored)."""
-        return float(np.mean(list(self.perturbed.values()))) if self.perturbed else None
+        """Mean top-1 over the ROBUSTNESS copies (None when none was scored)."""
+        values = [v for k, v in self.perturbed.items() if k in ROBUSTNESS]
+        return float(np.mean(values)) if values else None
 
 
 @dataclass
@@ -91,7 +92,7 @@ def run_fold(job: FoldJob) -> FoldResult:
     arrays = {"ids": np.array(val_ids), "y_true": y_true, "clean": probs}
     perturbed = {}
     for name in job.perturbations:
-        rng = np.random.default_rng([job.fold, 1000 + ROBUSTNESS.index(name)])
+        rng = np.random.default_rng([job.fold, _perturbation_seed(name)])
         p = engine.predict_batch([perturb_sequence(s, name, rng) for s in seqs])
         perturbed[name] = float((p.argmax(1) == y_true).mean())
         arrays[name] = p
@@ -103,6 +104,13 @@ def run_fold(job: FoldJob) -> FoldResult:
     atomic_write_bytes(run_dir / "result.json", json.dumps(asdict(fold_result), indent=1).encode())
     (run_dir / "last.pt").unlink(missing_ok=True)  # its optimiser state only serves --resume
     return fold_result
+
+
+def _perturbation_seed(name: str) -> int:
+    """A fixed seed per perturbation (the robustness ones keep the seeds they always had)."""
+    import zlib
+
+    return 1000 + ROBUSTNESS.index(name) if name in ROBUSTNESS else zlib.crc32(name.encode())
 
 
 def _labelled_entries(cache_dir: str | Path, label_file: str | None) -> list[ManifestEntry]:
@@ -155,9 +163,17 @@ class CVReport:
             ),
         }
         if all(r.perturbed for r in self.results):
-            out["robust_top1"] = stats([r.robust_top1 for r in self.results])
+            if all(r.robust_top1 is not None for r in self.results):
+                out["robust_top1"] = stats([r.robust_top1 for r in self.results])
             for name in self.results[0].perturbed:
                 out[f"top1_{name}"] = stats([r.perturbed[name] for r in self.results])
+            from islr.evaluation.metrics import WEBCAM
+
+            if any(name in WEBCAM for name in self.results[0].perturbed):
+                out["webcam_top1"] = stats([
+                    float(np.mean([v for k, v in r.perturbed.items() if k in WEBCAM]))
+                    for r in self.results
+                ])  # fmt: skip
         if self.ensemble_top1:  # per fold: the fold's models of every seed, averaged
             out["ensemble_top1"] = stats(self.ensemble_top1)
         return out
@@ -375,6 +391,12 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("top-1 perturbed (mean of 5)", format_stats(summary["robust_top1"])))
         rows += [(f"  {name}", format_stats(summary[f"top1_{name}"]))
                  for name in ROBUSTNESS if f"top1_{name}" in summary]  # fmt: skip
+    from islr.evaluation.metrics import WEBCAM
+
+    webcam = [name for name in WEBCAM if f"top1_{name}" in summary]
+    if webcam:
+        rows.append(("top-1 webcam suite (mean)", format_stats(summary["webcam_top1"])))
+        rows += [(f"  {name}", format_stats(summary[f"top1_{name}"])) for name in webcam]
     if "ensemble_top1" in summary:
         seeds = len(summary["seeds"])
         rows.append((f"top-1, {seeds} seeds averaged", format_stats(summary["ensemble_top1"])))
