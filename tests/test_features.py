@@ -160,7 +160,8 @@ def test_augmentations_are_named_transforms_composed_from_a_list():
         "temporal_mask",
         "drop_hands",
     ]
-    webcam = {"close_framing", "aspect_frame", "perspective", "drop_frames", "lose_fast_hands"}
+    webcam = {"close_framing", "aspect_frame", "perspective", "drop_frames", "lose_fast_hands",
+              "body_proportions"}  # fmt: skip
     assert set(A.TRANSFORMS) == {s["name"] for s in steps} | webcam | {"frame_rate"}
     every = AugmentConfig(**{f"p_{s}": 0.5 for s in webcam})
     assert {s["name"] for s in A.augmentation_steps(every)} - {s["name"] for s in steps} == webcam

@@ -135,3 +135,18 @@ def test_webcam_conditions_compose_as_training_augmentations():
         out = compose.apply(data, LAYOUT, np.random.default_rng(seed))
         assert out.dtype == np.float32 and out.shape[1:] == data.shape[1:]
         assert np.isfinite(out).any()
+
+
+def test_body_proportions_lengthen_each_segment_by_its_factor():
+    data = aspect_corrected(_signer())
+    out = W.body_proportions(data, LAYOUT, 1.2, 1.1, 0.9, 1.25, 0.8)
+    d = lambda x, a, b: np.nanmedian(np.linalg.norm(x[:, a, :2] - x[:, b, :2], axis=-1))  # noqa: E731
+    p = lambda mp: POSE + mp  # noqa: E731
+    assert d(out, p(11), p(12)) == pytest.approx(1.2 * d(data, p(11), p(12)), rel=1e-4)
+    assert d(out, p(11), p(13)) == pytest.approx(1.1 * d(data, p(11), p(13)), rel=1e-4)
+    assert d(out, p(13), p(15)) == pytest.approx(0.9 * d(data, p(13), p(15)), rel=1e-4)
+    last = LEFT.start + 20  # a fingertip: the hand 1.25 times as long, about its wrist
+    assert d(out, LEFT.start, last) == pytest.approx(1.25 * d(data, LEFT.start, last), rel=1e-4)
+    assert d(out, p(7), p(8)) == pytest.approx(0.8 * d(data, p(7), p(8)), rel=1e-4)
+    # the hand's wrist still sits on the pose wrist, wherever the arm put it
+    np.testing.assert_allclose(out[:, LEFT.start, :2], out[:, p(15), :2], atol=1e-5)

@@ -386,6 +386,22 @@ class Perspective:
         return clip.with_data(W.perspective(clip.data, clip.layout, pitch, yaw))
 
 
+@register_transform("body_proportions")
+@dataclass
+class BodyProportions:
+    """Another person's build: shoulder width, upper arm, forearm, hand and head each scaled by
+    a factor drawn from ``1 ± spread`` (hands ``1 ± hand_spread``)."""
+
+    spread: float = 0.15
+    hand_spread: float = 0.2
+
+    def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        f = rng.uniform(1 - self.spread, 1 + self.spread, size=4)
+        h = rng.uniform(1 - self.hand_spread, 1 + self.hand_spread)
+        out = W.body_proportions(clip.data, clip.layout, f[0], f[1], f[2], h, f[3])
+        return clip.with_data(out)
+
+
 @register_transform("frame_rate")
 @dataclass
 class FrameRate:
@@ -489,6 +505,11 @@ def augmentation_steps(cfg: AugmentConfig) -> list[dict[str, Any]]:
             "max_yaw": cfg.perspective_yaw,
         },
         {"name": "drop_frames", "p": cfg.p_drop_frames, "fraction": cfg.drop_frames_frac},
+        {
+            "name": "body_proportions",
+            "p": cfg.p_body_proportions,
+            "spread": cfg.body_proportions_spread,
+        },  # fmt: skip
         {"name": "lose_fast_hands", "p": cfg.p_lose_fast_hands, "fraction": cfg.fast_hands_frac},
     ]
     return [

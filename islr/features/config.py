@@ -97,6 +97,9 @@ class AugmentConfig:
     drop_frames_frac: float = 0.25
     p_lose_fast_hands: float = 0.0
     fast_hands_frac: float = 0.3
+    # another person's build: shoulder width, arm, hand and head lengths each scaled by 1 ± spread
+    p_body_proportions: float = 0.0
+    body_proportions_spread: float = 0.15
     p_mixup: float = 0.0
     mixup_alpha: float = 0.4
     # a clip replaced by a segment of its sign as the stream decoder cuts it from a synthesised

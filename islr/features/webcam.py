@@ -135,6 +135,51 @@ def perspective(
     return out
 
 
+_ARMS = ((11, 13, 15, "left_hand"), (12, 14, 16, "right_hand"))  # shoulder, elbow, wrist
+_FACE = tuple(range(11))
+_WRIST_POSE_HAND = {15: (17, 19, 21), 16: (18, 20, 22)}  # pose's pinky, index, thumb
+
+
+def body_proportions(
+    data: np.ndarray,
+    layout: Layout,
+    shoulders_factor: float = 1.0,
+    upper_arm: float = 1.0,
+    forearm: float = 1.0,
+    hand: float = 1.0,
+    head: float = 1.0,
+) -> np.ndarray:
+    """Another person's build, frame by frame along the arm: shoulders ``shoulders_factor``
+    times as far from their midpoint, upper arms, forearms and hands (about the wrist) longer by
+    their factors, the head (face points about the shoulder midpoint) by ``head``; each point
+    moves with the joint it hangs from. Needs pose; NaN stays NaN."""
+    if not layout.has("pose"):
+        return data.copy()
+    out = data.copy()
+    xy = data[..., :2].astype(np.float64)
+    row = lambda mp: layout.index("pose", mp)  # noqa: E731
+    mid = (xy[:, row(11)] + xy[:, row(12)]) / 2
+    for mp in _FACE:
+        out[:, row(mp), :2] = mid + head * (xy[:, row(mp)] - mid)
+    for shoulder, elbow, wrist, hand_name in _ARMS:
+        s, e, w = xy[:, row(shoulder)], xy[:, row(elbow)], xy[:, row(wrist)]
+        new_s = mid + shoulders_factor * (s - mid)
+        new_e = new_s + upper_arm * (e - s)
+        new_w = new_e + forearm * (w - e)
+        out[:, row(shoulder), :2] = new_s
+        out[:, row(elbow), :2] = new_e
+        out[:, row(wrist), :2] = new_w
+        for mp in _WRIST_POSE_HAND[wrist]:
+            out[:, row(mp), :2] = new_w + hand * (xy[:, row(mp)] - w)
+        if layout.has(hand_name):
+            rows = layout.slice(hand_name)
+            points = xy[:, rows]
+            own = points[:, :1]  # the hand's own wrist, moved as the pose wrist moved
+            shift = np.where(np.isfinite(new_w - w), new_w - w, 0.0)[:, None]
+            out[:, rows, :2] = own + shift + hand * (points - own)
+    return out.astype(data.dtype)
+
+
 def every_nth_frame(data: np.ndarray, n: int = 2) -> np.ndarray:
     """A lower frame rate: 30 fps to 15 fps is every 2nd frame."""
     return data[:: max(1, n)]
@@ -173,6 +218,7 @@ def lose_fast_hands(data: np.ndarray, layout: Layout, fraction: float = 0.3) -> 
 __all__ = [
     "POSE_MARGIN",
     "aspect_box",
+    "body_proportions",
     "close_framing_box",
     "crop_to_box",
     "drop_frames",
