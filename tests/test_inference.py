@@ -153,6 +153,7 @@ def test_cli_predict_landmark_files_and_a_bad_one(run_dir, tmp_path):
     records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     by_input = {r["input"]: r for r in records}
     assert len(by_input[str(good)]["top"]) == 2 and by_input[str(good)]["n_frames"] == 25
+    assert by_input[str(good)]["signing"] is True  # hands in view (islr.inference.gate)
     assert "not an islr landmark file" in by_input[str(bad)]["error"]
 
     table = CliRunner().invoke(build_app(), ["predict", str(run_dir), str(good)])

@@ -30,6 +30,7 @@ def predict(
     predicted (exit code 1 when any failed, with the list of those that did)."""
     from islr.datasets.inputs import load_input
     from islr.inference import Engine
+    from islr.inference.gate import is_signing
 
     with user_errors():
         engine = Engine.load(model, threads=threads or None)
@@ -51,17 +52,22 @@ def predict(
             else:
                 console.print(f"[bold red]error:[/] {escape(message)}")
             continue
+        # the classifier names a sign for anything; no hand in view is no sign (islr.inference.gate)
+        signing = is_signing(seq)
         if as_json:
             record = {
                 "input": str(path),
                 "n_frames": seq.n_frames,
+                "signing": signing,
                 "top": [{"label": label, "prob": prob} for label, prob in top],
             }
             _print_json_line(record)
         else:
+            note = "" if signing else ": [bold yellow]no sign[/] (hardly a hand in view)"
             table = Table(
-                "#", "sign", "probability", title=f"{escape(str(path))} ({seq.n_frames} frames)"
-            )
+                "#", "sign", "probability",
+                title=f"{escape(str(path))} ({seq.n_frames} frames){note}",
+            )  # fmt: skip
             for rank, (label, prob) in enumerate(top, 1):
                 table.add_row(str(rank), escape(label), f"{prob:.1%}")
             out.print(table)
