@@ -135,3 +135,38 @@ def test_include50_signers_keep_sessions_whole(tmp_path):
     assert all(len(g) == 1 for g in groups)
     assert len(set.union(*groups)) >= 3
     assert grouping.agreement > 0.75
+
+
+def test_cli_signers_writes_the_field_cv_groups_by(tmp_path):
+    from typer.testing import CliRunner
+
+    from islr.cli import build_app
+    from islr.landmarks import LandmarkCache
+
+    rng = np.random.default_rng(2)
+    people = [_person(rng) for _ in range(3)]
+    cache = LandmarkCache(tmp_path / "cache")
+    with cache.writer() as writer:
+        number = 10
+        for session in range(6):
+            camera = (rng.uniform(0.4, 0.6), rng.uniform(0.3, 0.5), rng.uniform(0.2, 0.3))
+            for _ in range(4):
+                number += 1
+                sid = f"sign{number % 2}_MVI_{number}"
+                entry = ManifestEntry(id=sid, label=f"sign{number % 2}", split="train",
+                                      layout="hands_pose75", extra={"video": f"MVI_{number}"})  # fmt: skip
+                writer.add(_clip(people[session % 3], camera, rng), entry)
+            number += 50
+    app = build_app()
+    dry = CliRunner().invoke(
+        app, ["signers", str(tmp_path / "cache"), "--groups", "3", "--dry-run"]
+    )
+    assert dry.exit_code == 0, dry.output
+    assert "6 recording sessions" in " ".join(dry.output.split())
+    assert all("signer" not in e.extra for e in cache.entries())
+    result = CliRunner().invoke(app, ["signers", str(tmp_path / "cache"), "--groups", "3"])
+    assert result.exit_code == 0, result.output
+    groups = Counter(e.extra["signer"] for e in cache.entries())
+    assert groups == {"s1": 8, "s2": 8, "s3": 8}
+    too_many = CliRunner().invoke(app, ["signers", str(tmp_path / "cache"), "--groups", "9"])
+    assert too_many.exit_code != 0 and "only 6 recording sessions" in too_many.output
