@@ -379,7 +379,9 @@ def main() -> int:
     mp = OTHER / "mpdata-shreehar"
     if mp.is_dir():
         mpdata = load_mpdata(mp)
-        report["fourth_person"] = fourth_person(engines, mpdata, cfg.stream.threshold)
+        report["fourth_person"] = fourth_person(
+            engines, mpdata, float(cfg.stream.get("threshold", 0.7))
+        )
         if args.model:
             shipped = Engine.load(args.model)
             threshold = float(shipped.metadata.get("stream", {}).get("threshold", 0.6))
@@ -432,7 +434,8 @@ def print_table(r: dict) -> None:
                       " / ".join(pct(p["idle"][k]) for k in
                                  ("rejected_threshold", "rejected_gate", "rejected_either")))]  # fmt: skip
     for key, v in r["calibration"].items():
-        rows.append((f"calibration {key}", ", ".join(f"{m} {pct(x)}" for m, x in v.items())))
+        rows.append((f"calibration {key}", ", ".join(
+            f"{m} {x:.0f}" if m.startswith("n_") else f"{m} {pct(x)}" for m, x in v.items())))  # fmt: skip
     width = max(len(a) for a, _ in rows)
     print(f"\n| measure (INCLUDE-50 train+val, {r['epochs']} epochs) | value |\n|---|---|")
     for a, b in rows:
