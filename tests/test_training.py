@@ -148,6 +148,11 @@ def test_cli_train_evaluate(synth_cache, tmp_path):
         app, ["evaluate", str(run), "--data", str(synth_cache), "--perturb", "mirror"]
     )
     assert r.exit_code == 0 and (run / "eval-val-mirror" / "metrics.json").is_file()
+    r = runner.invoke(
+        app, ["evaluate", str(run), "--data", str(synth_cache), "--perturb", "webcam"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "close-framing" in r.output and "webcam suite (mean)" in r.output
     r = runner.invoke(app, ["train", "--data", str(synth_cache), "--out", str(run), "--set", "x=1"])
     assert r.exit_code == 2 and "unknown keys" in r.output
 
