@@ -170,6 +170,28 @@ def fourth_person(engines: list, mpdata: dict, threshold: float) -> dict:
     return out
 
 
+def fourth_person_stream(engine, mpdata: dict) -> dict:
+    """Each sign's 30 sequences back to back as one stream through ``engine``'s stream segmenter
+    (learned and heuristic): the words it writes, and how many segments it called unknown."""
+    from collections import Counter
+    from dataclasses import replace
+
+    from islr.inference.streaming import StreamSegmenter
+
+    out = {}
+    for kind in ("learned", "heuristic"):
+        cfg = replace(engine.stream, segmenter=kind)
+        for sign, seqs in mpdata.items():
+            frames = np.concatenate([engine.prepare(q, resampled=False) for q in seqs])
+            seg = StreamSegmenter(engine.model_layout, engine.labels,
+                                  lambda f: engine.predict_batch([f])[0], cfg, engine.segmenter)  # fmt: skip
+            events = [ev for f in frames for ev in seg.push(f)] + seg.flush()
+            words = Counter(ev["label"] for ev in events if ev["type"] == "sign")
+            unknown = sum(ev["type"] == "unknown" for ev in events)
+            out[f"{kind}: {sign}"] = {"words": dict(words), "unknown": unknown}
+    return out
+
+
 def _counts(names: list[str]) -> list[tuple[str, int]]:
     from collections import Counter
 
@@ -386,6 +408,7 @@ def main() -> int:
             shipped = Engine.load(args.model)
             threshold = float(shipped.metadata.get("stream", {}).get("threshold", 0.6))
             report["fourth_person_shipped"] = fourth_person([shipped], mpdata, threshold)
+            report["fourth_person_stream"] = fourth_person_stream(shipped, mpdata)
         log(f"4th person: {json.dumps(report['fourth_person'])}")
 
     shots = [int(k) for k in args.shots.split(",") if k]
@@ -433,6 +456,9 @@ def print_table(r: dict) -> None:
                      (f"4th person idle rejected: threshold / gate / either ({who})",
                       " / ".join(pct(p["idle"][k]) for k in
                                  ("rejected_threshold", "rejected_gate", "rejected_either")))]  # fmt: skip
+    for key, v in r.get("fourth_person_stream", {}).items():
+        rows.append((f"4th person stream, {key} (shipped model)",
+                     f"words {v['words'] or 'none'}, unknown {v['unknown']}"))  # fmt: skip
     for key, v in r["calibration"].items():
         rows.append((f"calibration {key}", ", ".join(
             f"{m} {x:.0f}" if m.startswith("n_") else f"{m} {pct(x)}" for m, x in v.items())))  # fmt: skip
