@@ -20,7 +20,7 @@
    (:func:`islr.inference.gate.is_signing`);
 6. **calibration**: for each fold, the held-out signer's takes: ``k`` per sign
    (``--shots``) added as the signer's own versions of known signs (the vocabulary head,
-   :func:`islr.inference.refit.fit_head`), top-1 on the rest of that signer's clips, against
+   :func:`islr.vocabulary.fit_head`), top-1 on the rest of that signer's clips, against
    the model alone on the same clips; and with only 10 of the signs calibrated (k = 2): top-1 on
    those 10 and on the other 40 (does calibration carry over?).
 
@@ -176,7 +176,7 @@ def fourth_person_stream(engine, mpdata: dict) -> dict:
     from collections import Counter
     from dataclasses import replace
 
-    from islr.inference.streaming import StreamSegmenter
+    from islr.streaming import StreamSegmenter
 
     out = {}
     for kind in ("learned", "heuristic"):
@@ -206,8 +206,7 @@ def calibration(engine, cache, train, held, shots: list[int], draws: int, seed: 
         embed_entries,
         reference_from_samples,
     )
-    from islr.inference.refit import fit_head
-    from islr.inference.vocabulary import Vocabulary, vocabulary_log_scores
+    from islr.vocabulary import Vocabulary, fit_head, vocabulary_log_scores
 
     known = engine.known_labels
     index = {label: i for i, label in enumerate(known)}
@@ -276,8 +275,7 @@ def fourth_person_calibrated(engine, mpdata: dict, k: int, draws: int, seed: int
     """Top-1 on the 4th person's hello and thank you after ``k`` of their takes of each were
     added (``engine.reference`` set), on their other sequences; mean over ``draws``."""
     from islr.inference.enroll import augmented_embeddings, known_label_for
-    from islr.inference.refit import fit_head
-    from islr.inference.vocabulary import Vocabulary, vocabulary_log_scores
+    from islr.vocabulary import Vocabulary, fit_head, vocabulary_log_scores
 
     known = engine.known_labels
     signs = {sign: known_label_for(label, known) for sign, label in MPDATA_SIGNS.items() if label}

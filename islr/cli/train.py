@@ -275,8 +275,8 @@ def cv_command(
 
             report = cross_validate(
                 cfg.to_dict(), data, out_dir, folds, seed_list, fold_seed, split_list,
-                (ROBUSTNESS if robustness else ()) + (WEBCAM if webcam else ()), workers, on_result=on_result, run_jobs=run_jobs,
-                group_by=group_by,
+                (ROBUSTNESS if robustness else ()) + (WEBCAM if webcam else ()), workers,
+                on_result=on_result, run_jobs=run_jobs, group_by=group_by,
             )  # fmt: skip
     s = report.summary()
     kind = f"{folds}-fold CV by {group_by}" if group_by else f"{folds}-fold CV"

@@ -1,7 +1,7 @@
 """Is anyone signing? A clip with no hand in view, or hands that hardly move, is no sign: the
 classifier must not name a word for a person sitting idle (it names *something* for any input).
 
-The same idea as the stream segmenter's activity test (:mod:`islr.inference.streaming`: a hand
+The same idea as the stream segmenter's activity test (:mod:`islr.streaming`: a hand
 detected and moving), for a whole clip: a hand seen in at least ``min_hand_share`` of the frames,
 and some hand's wrist travelling (the diagonal of its positions' bounding box) at least
 ``min_travel`` shoulder widths.
