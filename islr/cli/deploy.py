@@ -41,6 +41,8 @@ def predict(
         try:
             seq = load_input(path, engine.layout)
             top = engine.predict(seq, top_k=top_k)
+            # the classifier names a sign for anything; no hand in view is no sign
+            signing = is_signing(seq)
         except MissingExtraError:
             raise  # no input can be read without it: stop with its one line
         except Exception as e:
@@ -52,8 +54,6 @@ def predict(
             else:
                 console.print(f"[bold red]error:[/] {escape(message)}")
             continue
-        # the classifier names a sign for anything; no hand in view is no sign (islr.inference.gate)
-        signing = is_signing(seq)
         if as_json:
             record = {
                 "input": str(path),
