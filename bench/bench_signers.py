@@ -45,24 +45,19 @@ GREETINGS = {"hello": "hello", "good morning": "goodmorning", "thank you": "than
 
 
 def load_mpdata(root: Path) -> dict[str, list]:
-    """``MP_Data/<sign>/<seq>/<frame>.npy`` (1662-vectors of MediaPipe Holistic: pose 33 x 4,
-    face 468 x 3, left hand 21 x 3, right hand 21 x 3; zeros = not detected) as hands_pose75
-    sequences of a 640 x 480 webcam."""
-    from islr.landmarks import LandmarkSequence
+    """``MP_Data/<sign>/<seq>/<frame>.npy`` (1662-vectors of MediaPipe Holistic; zeros = not
+    detected) as hands_pose75 sequences of a 640 x 480 webcam, through the project's MP_Data
+    reader (:mod:`islr.datasets.flat_formats`)."""
+    from islr.datasets.flat_formats import flat_to_sequence, read_mpdata_sequence
 
     out: dict[str, list] = {}
     for sign in MPDATA_SIGNS:
-        folder = root / "MP_Data" / sign
         seqs = []
-        for seq_dir in sorted(folder.iterdir(), key=lambda p: int(p.name)):
+        for seq_dir in sorted((root / "MP_Data" / sign).iterdir(), key=lambda p: int(p.name)):
             frames = sorted(seq_dir.glob("*.npy"), key=lambda p: int(p.stem))
-            v = np.stack([np.load(f) for f in frames])
-            pose = v[:, :132].reshape(-1, 33, 4)[..., :3]
-            hands = v[:, 1536:].reshape(-1, 42, 3)
-            data = np.concatenate([pose, hands], axis=1).astype(np.float32)
-            data[(data == 0).all(-1)] = np.nan
-            extra = {"image_width": 640, "image_height": 480}
-            seqs.append(LandmarkSequence(data, "hands_pose75", fps=30.0, extra=extra))
+            values, frame_layout = read_mpdata_sequence(frames)
+            seqs.append(flat_to_sequence(values, frame_layout, "hands_pose75", str(seq_dir),
+                                         "mpdata", image_size=(640, 480)))  # fmt: skip
         out[sign] = seqs
     return out
 
