@@ -138,6 +138,8 @@ def test_phone_site_recognises_offline_and_adds_a_sign(site, browser, clip_label
         # first visit: the service worker caches the build; the page runs it from there
         page.goto(server.url)
         wait_ready(page, "the site's first visit")
+        # the camera starts on its own after the page is ready
+        wait_for(page, "islrState.facing !== null", 60, "the camera to start")
         state = page.evaluate("({...islrState, transcript: undefined})")
         assert state["offlineReady"] and state["site"]["build"] == manifest["build"]
         assert state["inferMode"] == "browser" and state["facing"] == "user"
