@@ -455,31 +455,39 @@ def test_auto_says_when_it_does_not_know(tmp_path):
 
 # ---- the imported data in use ------------------------------------------------------------------
 def test_imported_mpdata_predicts_the_same_from_cli_and_server(tmp_path):
-    """A real MP_Data sequence, imported: `islr predict` on its cache file and the same
-    landmarks through POST /v1/predict give the same signs and probabilities."""
+    """Real MP_Data sequences, imported: `islr predict` on their cache files and the same
+    landmarks through POST /v1/predict give the same signs and probabilities, and both say that
+    the person sitting idle (no hand in view) is no sign while their hello is one."""
     from islr.serving.app import create_app
     from tests.conftest import local_client
 
     src = shared_data(*MPDATA)
     import_format("mpdata", src, tmp_path / "c", image_size=(640, 480))
     cache = LandmarkCache(tmp_path / "c")
-    entry = next(e for e in cache.entries() if e.id == "hello/0")
-    seq = cache.load(entry)
-    result = run("predict", "include50", tmp_path / "c" / entry.path, "--json", "-k", "5")
-    assert result.exit_code == 0, result.output
-    cli = json.loads(result.output.strip().splitlines()[-1])["top"]
-    frames = [
-        [None if np.isnan(p).any() else [float(v) for v in p] for p in frame] for frame in seq.data
-    ]
-    body = {"frames": frames, "layout": "holistic136", "image_width": 640, "image_height": 480}
-    with local_client(create_app("include50", onnx_cache=tmp_path / "onnx")) as client:
-        response = client.post("/v1/predict", json={**body, "top_k": 5})
-    assert response.status_code == 200, response.text
-    served = response.json()["top"]
-    assert [t["label"] for t in served] == [t["label"] for t in cli]
-    np.testing.assert_allclose(
-        [t["prob"] for t in served], [t["prob"] for t in cli], rtol=1e-5, atol=1e-6
-    )
+    app = create_app("include50", onnx_cache=tmp_path / "onnx")
+    for sample_id, signing in (("hello/0", True), ("idle/0", False)):
+        entry = next(e for e in cache.entries() if e.id == sample_id)
+        seq = cache.load(entry)
+        result = run("predict", "include50", tmp_path / "c" / entry.path, "--json", "-k", "5")
+        assert result.exit_code == 0, result.output
+        cli = json.loads(result.output.strip().splitlines()[-1])
+        frames = [
+            [None if np.isnan(p).any() else [float(v) for v in p] for p in frame]
+            for frame in seq.data
+        ]
+        body = {"frames": frames, "layout": "holistic136", "image_width": 640, "image_height": 480}
+        with local_client(app) as client:
+            response = client.post("/v1/predict", json={**body, "top_k": 5})
+        assert response.status_code == 200, response.text
+        served = response.json()
+        assert [t["label"] for t in served["top"]] == [t["label"] for t in cli["top"]]
+        np.testing.assert_allclose(
+            [t["prob"] for t in served["top"]],
+            [t["prob"] for t in cli["top"]],
+            rtol=1e-5,
+            atol=1e-6,
+        )
+        assert served["signing"] is cli["signing"] is signing, sample_id
 
 
 @pytest.mark.slow

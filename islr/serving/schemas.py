@@ -58,6 +58,10 @@ class PredictResponse(BaseModel):
     label: str = Field(..., description="The most probable sign.")
     prob: float
     top: list[SignProbability]
+    signing: bool = Field(
+        ...,
+        description="False when no hand is in view in enough frames: no sign, whatever label says.",
+    )
     n_frames: int = Field(..., description="Frames received (before resampling).")
     timing_ms: Timing
 

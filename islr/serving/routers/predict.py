@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 
 from islr.errors import InputError, VideoError
 from islr.inference.engine import require_landmarks
+from islr.inference.gate import is_signing
 from islr.landmarks import LandmarkSequence
 from islr.serving.inputs import body_landmarks, looks_like_video
 from islr.serving.limits import parse_json_body, read_json_bytes
@@ -72,7 +73,9 @@ def classify(
     """Top-k signs of landmarks in the model's layout, and the model's time (worker thread)."""
     batch = state.engine.prepare(data, image_size)[None]
     require_landmarks(batch)
-    return _classify_prepared(state, batch, top_k)
+    extra = {"image_width": image_size[0], "image_height": image_size[1]} if image_size else {}
+    signing = is_signing(LandmarkSequence(data, state.engine.layout, extra=extra))
+    return _classify_prepared(state, batch, top_k) | {"signing": signing}
 
 
 def _landmarks_of_body(
@@ -110,6 +113,7 @@ def respond(
         "label": top[0]["label"],
         "prob": top[0]["prob"],
         "top": top,
+        "signing": result["signing"],
         "n_frames": n_frames,
         "timing_ms": {
             "total": (time.perf_counter() - started) * 1000,
@@ -225,7 +229,7 @@ async def predict_video(
     batch = state.engine.prepare(seq)[None]
     require_landmarks(batch)
     result = await run_in_threadpool(_classify_prepared, state, batch, top_k)
-    return respond(result, seq.n_frames, started, extract_ms)
+    return respond(result | {"signing": is_signing(seq)}, seq.n_frames, started, extract_ms)
 
 
 async def _extract_while_connected(
