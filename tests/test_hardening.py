@@ -672,7 +672,9 @@ def test_a_90_mb_body_is_refused_within_a_second_while_healthz_answers(model, tm
             f"over {len(health)}"
         )
         assert declared_s < 1.0 and chunked_s < 1.0
-        assert sent < big  # answered before the body was all sent (it reads 16 MB at most)
+        # not asserted: that the client is cut off before all 90 MB are sent. The server stops
+        # reading at 16 MB, but until its close reaches the socket the kernel keeps accepting
+        # at loopback speed, and on a busy machine that is the whole body (seen in CI once)
         assert health and max(health) < 1.0
         assert httpx.get(served.url + "healthz", timeout=5).status_code == 200
         assert "Traceback" not in "".join(served.output)
