@@ -35,6 +35,7 @@ GZIP_SUFFIXES = (".wasm", ".data", ".tflite", ".onnx")
 # The page's own files (islr/serving/static), copied as they are.
 PAGE_FILES = (
     "app.js",
+    "calibration.js",
     "enrol_panel.js",
     "enroll.js",
     "local_vocabulary.js",

@@ -9,6 +9,7 @@ import { aspectCorrected, frameFromResults, layoutInfo, modelInput } from "./mod
 import { StreamSegmenter, streamConfig, topLabels } from "./streaming.js";
 import { SegmenterModel } from "./segmenter.js";
 import { scoreWithVocabulary } from "./vocabulary.js";
+import { Calibration } from "./calibration.js";
 import { Enrolment } from "./enrol_panel.js";
 import { LocalVocabulary } from "./local_vocabulary.js";
 
@@ -925,6 +926,10 @@ class LivePage {
     } catch (e) {
       console.warn("the vocabulary could not be read:", e);
     }
+    this.calibration = new Calibration($("calibrate"), this.enrolment, {
+      state,
+      knownLabels: () => this.meta.known_labels ?? this.meta.labels,
+    });
   }
 
   /** The static site's vocabulary in this browser (IndexedDB), or null when the model has none. */

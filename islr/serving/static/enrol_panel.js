@@ -247,29 +247,41 @@ export class Enrolment {
   }
 
   async recordOne(i, { nTakes, seconds }) {
-    const what = `Take ${i + 1} of ${nTakes}`;
     this.takes[i] = { status: "countdown" };
+    return this.recordTake(`Take ${i + 1} of ${nTakes}`, seconds, (phase, text) => {
+      if (phase === "recording") this.takes[i] = { status: "recording" };
+      this.setPhase(phase, text);
+    });
+  }
+
+  /**
+   * One take from the camera: a countdown, `seconds` of signing, cut by the live segmenter ->
+   * makeTake's {status, take, ...}. say(phase, text) shows how far it is ("countdown" or
+   * "recording"); the "Calibrate to me" flow records its takes with this too.
+   */
+  async recordTake(what, seconds, say) {
     // Frames are kept from the countdown on: a sign started a little early still has its start.
     this.recording = { frames: [], times: [], hands: [], segments: [], width: null, height: null };
-    for (let n = COUNTDOWN_SECONDS; n > 0; n--) {
-      this.setPhase("countdown", `${what}: get ready… ${n}`);
-      this.hooks.stageNote(`${what} in ${n}…`);
-      await sleep(1000);
+    try {
+      for (let n = COUNTDOWN_SECONDS; n > 0; n--) {
+        say("countdown", `${what}: get ready… ${n}`);
+        this.hooks.stageNote(`${what} in ${n}…`);
+        await sleep(1000);
+      }
+      say("recording", `${what}: sign now (${seconds} s)`);
+      this.hooks.stageNote(`${what}: sign now`);
+      const from = performance.now() / 1000;
+      await sleep(seconds * 1000);
+      const to = performance.now() / 1000;
+      // A sign still open at the end of the window: wait for the segmenter to close it.
+      const stream = this.hooks.streamConfig();
+      const deadline = performance.now() + (stream.max_sign_seconds + stream.end_rest_seconds) * 1000;
+      while (this.hooks.activity() === "signing" && performance.now() < deadline) await sleep(100);
+      await sleep(EVENT_SLACK_MS);
+      return this.makeTake(this.recording, from, to);
+    } finally {
+      this.recording = null;
     }
-    this.takes[i] = { status: "recording" };
-    this.setPhase("recording", `${what}: sign now (${seconds} s)`);
-    this.hooks.stageNote(`${what}: sign now`);
-    const from = performance.now() / 1000;
-    await sleep(seconds * 1000);
-    const to = performance.now() / 1000;
-    // A sign still open at the end of the window: wait for the segmenter to close it.
-    const stream = this.hooks.streamConfig();
-    const deadline = performance.now() + (stream.max_sign_seconds + stream.end_rest_seconds) * 1000;
-    while (this.hooks.activity() === "signing" && performance.now() < deadline) await sleep(100);
-    await sleep(EVENT_SLACK_MS);
-    const rec = this.recording;
-    this.recording = null;
-    return this.makeTake(rec, from, to);
   }
 
   /** The recorded frames -> one take (the POST /v1/predict body form) and its status. */
