@@ -33,7 +33,8 @@ export class Calibration {
     hooks.state.calibration = {
       phase: "idle", // idle | choosing | recording | saving | saved | error
       words: [],
-      word: null,
+      word: null, // the word being signed
+      take: null, // where its take is: countdown | recording
       progress: "",
       message: "",
       saved: [], // {label, takes, ok, error?}
