@@ -23,13 +23,14 @@ With ``--device DEV`` (e.g. ``cuda``) it compares instead where training runs, e
 ``islr train`` / ``islr cv`` process of its own, side by side in one run:
 
     python bench/bench_train.py --device cuda [--recipes default,seed] [--epochs N]
-        [--cpu-epochs N] [--bf16] [--cv] [--cv-epochs N] [--cores 2,16] [--baseline REPO]
+        [--cpu-epochs N] [--bf16] [--graphs] [--cv] [--cv-epochs N] [--cores 2,16] [--baseline REPO]
 
 * each recipe on the CPU and on DEV: seconds per epoch (median), total seconds, the ratio, and
   val top-1 (default: the last epoch's model, trained on train only; seed: its own protocol, best
   on val, here without early stopping so that every epoch is timed). ``--cpu-epochs`` cuts the
   CPU runs short: their total is then the median epoch x the epochs (said so), their accuracy
-  not measured. ``--bf16`` adds DEV runs with bf16 autocast.
+  not measured. ``--bf16`` adds DEV runs with bf16 autocast, ``--graphs`` DEV runs with CUDA
+  graphs.
 * ``--cv``: ``islr cv`` 5 folds x 2 seeds on DEV (wall time, top-1 mean +- sd), against the
   CPU's in ``--cv-cpu CV_JSON`` when given.
 * ``--cores 2,16``: CPU epochs with the process pinned to that many cores (threads = cores).
@@ -111,6 +112,8 @@ def main() -> int:
     parser.add_argument("--cpu-epochs", type=int, help="cut the CPU runs to this many epochs")
     parser.add_argument("--skip-cpu", action="store_true", help="device runs only")
     parser.add_argument("--bf16", action="store_true", help="also bf16 autocast on the device")
+    parser.add_argument("--graphs", action="store_true",
+                        help="also device runs with CUDA graphs (cuda_graphs=true)")  # fmt: skip
     parser.add_argument("--cv", action="store_true", help="islr cv 5 folds x 2 seeds on DEV")
     parser.add_argument("--cv-epochs", type=int, help="epochs of each cv run")
     parser.add_argument("--cv-cpu", type=Path, help="cv.json of the same cv on the CPU")
@@ -337,6 +340,10 @@ def run_device_bench(args: argparse.Namespace, results: dict) -> int:
         _safely(results, f"{recipe}-{device}-bf16", timed_train, args, recipe, device,
                 args.epochs, f"{recipe}-{device}-bf16", ["precision=bf16"])  # fmt: skip
         save()
+    for recipe in recipes if args.graphs else []:
+        _safely(results, f"{recipe}-{device}-graphs", timed_train, args, recipe, device,
+                args.epochs, f"{recipe}-{device}-graphs", ["cuda_graphs=true"])  # fmt: skip
+        save()
     for recipe in [] if args.skip_cpu else recipes:
         _safely(results, f"{recipe}-cpu", timed_train, args, recipe, "cpu",
                 args.cpu_epochs or args.epochs, f"{recipe}-cpu")  # fmt: skip
@@ -352,6 +359,13 @@ def run_device_bench(args: argparse.Namespace, results: dict) -> int:
             print(f"{recipe} on {device}: bf16 {bf16['epoch_seconds']:.2f} s/epoch, top-1 "
                   f"{bf16['top1']:.4f}; fp32 {dev['epoch_seconds']:.2f} s/epoch, top-1 "
                   f"{dev['top1']:.4f}")  # fmt: skip
+        graphs = results.get(f"{recipe}-{device}-graphs", {})
+        if "top1" in dev and "top1" in graphs:
+            print(f"{recipe} on {device}: CUDA graphs {graphs['epoch_seconds']:.3f} s/epoch, "
+                  f"{graphs['wall_seconds']:.1f} s wall, top-1 {graphs['top1']:.4f}; eager "
+                  f"{dev['epoch_seconds']:.3f} s/epoch, {dev['wall_seconds']:.1f} s wall, "
+                  f"top-1 {dev['top1']:.4f}: {dev['epoch_seconds'] / graphs['epoch_seconds']:.1f}x "
+                  "per epoch")  # fmt: skip
         if "top1" not in cpu or "top1" not in dev:
             continue
         full = dev["epochs"]

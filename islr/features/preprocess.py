@@ -146,9 +146,8 @@ class LandmarkPreprocessor(nn.Module):
             centre = torch.where(has, sh_centre, centre)
             scale = torch.where(has, sh_scale, scale)
         if centre.shape[-1] == 3:  # depth is already relative (MediaPipe): do not shift it
-            centre = centre * torch.tensor(
-                [1.0, 1.0, 0.0], dtype=centre.dtype, device=centre.device
-            )
+            # (no tensor made from a list here: a CUDA graph cannot capture that copy)
+            centre = torch.cat([centre[..., :2], torch.zeros_like(centre[..., 2:])], dim=-1)
         return centre, scale.clamp(min=EPS)
 
 

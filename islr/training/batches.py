@@ -99,19 +99,21 @@ class AugmentedBatches(torch.utils.data.Dataset):
         return Batch(torch.from_numpy(x), torch.from_numpy(soft), torch.from_numpy(y))
 
 
-class EpochKeys(torch.utils.data.Sampler):
-    """The keys ``(epoch, 0..steps-1)`` of the epoch set last (iterated in the main process, so
-    persistent workers need not be told the epoch)."""
+class RunKeys(torch.utils.data.Sampler):
+    """The keys ``(epoch, b)`` of every epoch from ``first`` to ``last``, in order. One pass over
+    them keeps the workers preparing across epoch boundaries: a new pass per epoch would stall
+    the step loop at each epoch's start while the workers refill."""
 
-    def __init__(self, steps: int):
+    def __init__(self, steps: int, last: int):
         self.steps = steps
-        self.epoch = 1
+        self.first = 1
+        self.last = last
 
     def __len__(self) -> int:
-        return self.steps
+        return self.steps * max(0, self.last - self.first + 1)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter([(self.epoch, b) for b in range(self.steps)])
+        return ((e, b) for e in range(self.first, self.last + 1) for b in range(self.steps))
 
 
 def _one_thread_worker(_: int) -> None:
@@ -119,14 +121,22 @@ def _one_thread_worker(_: int) -> None:
 
 
 class BatchSource:
-    """The batches of each epoch, prepared in ``workers`` processes ahead of the training step
-    (or in this process, one at a time, with ``workers=0``)."""
+    """The batches of each epoch up to ``last_epoch``, prepared in ``workers`` processes ahead of
+    the training step (or in this process, one at a time, with ``workers=0``)."""
 
-    def __init__(self, batches: AugmentedBatches, workers: int = 0, pin_memory: bool = False):
+    def __init__(
+        self,
+        batches: AugmentedBatches,
+        workers: int = 0,
+        pin_memory: bool = False,
+        last_epoch: int = 10**6,
+    ):
         self.batches = batches
         self.workers = workers
-        self.keys = EpochKeys(batches.steps_per_epoch())
+        self.keys = RunKeys(batches.steps_per_epoch(), last_epoch)
         self.loader = None
+        self._iterator: Iterator[Batch] | None = None
+        self._next_epoch: int | None = None  # the epoch the iterator is at
         if workers > 0:
             self.loader = torch.utils.data.DataLoader(
                 batches, batch_size=None, sampler=self.keys, num_workers=workers,
@@ -139,10 +149,17 @@ class BatchSource:
             )  # fmt: skip
 
     def epoch(self, epoch: int) -> Iterator[Batch]:
+        steps = self.keys.steps
         if self.loader is None:
-            return (self.batches[(epoch, b)] for b in range(self.keys.steps))
-        self.keys.epoch = epoch
-        return iter(self.loader)
+            yield from (self.batches[(epoch, b)] for b in range(steps))
+            return
+        if self._next_epoch != epoch or self._iterator is None:
+            self.keys.first = epoch
+            self._iterator = iter(self.loader)
+        self._next_epoch = None  # until this epoch's batches have all been taken
+        for _ in range(steps):
+            yield next(self._iterator)
+        self._next_epoch = epoch + 1
 
     def close(self) -> None:
         """Stop the workers (they would otherwise live until the loader is collected)."""
@@ -150,6 +167,7 @@ class BatchSource:
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
             iterator._shutdown_workers()
         self.loader = None
+        self._iterator = None
 
 
 def _worker_context() -> str | None:
@@ -163,5 +181,5 @@ def auto_workers(cores: int, accelerator: bool) -> int:
     preparation is a tenth of a CPU step, and a worker would take a core from the model), a few
     beside a GPU, whose steps are much faster than one process can prepare batches."""
     if accelerator:
-        return max(0, min(6, cores - 1))
+        return max(0, min(12, cores - 1))
     return 0 if cores < 8 else min(4, cores // 4)

@@ -61,6 +61,9 @@ class TrainConfig:
     device: str = "auto"  # auto (a GPU when there is one), cpu, cuda, cuda:N or mps
     workers: int = -1  # processes preparing batches; 0 = none (in the loop); -1 = by cores, device
     precision: str = "fp32"  # fp32 or bf16 (autocast of the forward pass, on CUDA only)
+    # on CUDA: forward + backward replayed as a CUDA graph per batch shape (islr.training.
+    # graphed_step); off until measured on a GPU (its tests run only where CUDA is)
+    cuda_graphs: bool = False
     checkpoint_every: int = (
         0  # last.pt every N epochs; 0 = at most once a minute; always at the end
     )

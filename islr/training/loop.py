@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from islr.models.threads import torch_threads
 from islr.training.batches import AugmentedBatches, BatchRecipe, BatchSource, auto_workers
 from islr.training.config import TrainConfig, save_config
 from islr.training.data import TrainingData, iterate_batches, load_training_data, make_batch
+from islr.training.graphed_step import GraphedForwardBackward
 from islr.training.segments import stream_segment_pool
 
 
@@ -235,7 +237,11 @@ def _train(
     bf16 = cfg.precision == "bf16" and on_cuda
     # on a GPU every float() waits for the queued steps: the progress is read every few steps
     report_every = 1 if device.type == "cpu" else 10
-    source = BatchSource(batches, workers, pin_memory=on_cuda)
+    source = BatchSource(batches, workers, pin_memory=on_cuda, last_epoch=cfg.optim.epochs)
+    graphed = None
+    if on_cuda and cfg.cuda_graphs:
+        loss_fn = partial(_soft_cross_entropy, smoothing=cfg.optim.label_smoothing)
+        graphed = GraphedForwardBackward(model, loss_fn, bf16)
     best_weights: dict[str, torch.Tensor] | None = None  # not yet written to best.pt
     last_write = time.perf_counter()
     t_start = time.perf_counter() - sum(r.seconds for r in history)
@@ -249,11 +255,16 @@ def _train(
             seen = 0
             for step, batch in enumerate(source.epoch(epoch), 1):
                 batch = batch.to(device)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    logits = model(batch.x)
-                loss = _soft_cross_entropy(logits.float(), batch.soft, cfg.optim.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if graphed is not None:
+                    loss, logits = graphed.forward_backward(batch.x, batch.soft)
+                else:
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                        logits = model(batch.x)
+                    loss = _soft_cross_entropy(
+                        logits.float(), batch.soft, cfg.optim.label_smoothing
+                    )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
                 if cfg.optim.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
                 optimizer.step()
