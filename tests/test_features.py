@@ -136,6 +136,41 @@ def test_preprocessor_outputs_finite_and_invariant_to_shift_and_scale(torch):
     torch.testing.assert_close(pre(moved), feats, atol=1e-4, rtol=1e-4)
 
 
+def test_upright_hand_shape_does_not_depend_on_how_the_hand_is_held(torch):
+    """A hand turned about its wrist keeps its upright shape (and its knuckle points up); the
+    wrist-relative shape turns with it; NaN frames stay zero."""
+    from islr.features.preprocess import LandmarkPreprocessor
+    from islr.landmarks.layouts import HAND_WRIST
+
+    cfg = FeatureConfig(seq_len=30, hand_upright=True, motion=False, presence=False)
+    pre = LandmarkPreprocessor("holistic136", cfg)
+    plain = LandmarkPreprocessor("holistic136", FeatureConfig(seq_len=30, motion=False,
+                                                              presence=False))  # fmt: skip
+    assert pre.n_features == plain.n_features + 2 * 21 * 2
+    x = torch.from_numpy(signer(missing=True))[None]
+    layout = get_layout("holistic136")
+    turned = x.clone()
+    for hand in ("left_hand", "right_hand"):
+        rows = [layout.index(hand, i) for i in range(21)]
+        wrist = turned[:, :, layout.index(hand, HAND_WRIST), :2].unsqueeze(2)
+        angle = torch.tensor(0.7)
+        rot = torch.stack([torch.stack([angle.cos(), -angle.sin()]),
+                           torch.stack([angle.sin(), angle.cos()])])  # fmt: skip
+        turned[:, :, rows, :2] = (turned[:, :, rows, :2] - wrist) @ rot.T + wrist
+    a, b = pre(x), pre(turned)
+    assert torch.isfinite(a).all()
+    n_body = plain.n_points * 2
+    # per frame: the body points, then per hand 21 wrist-relative points and 21 upright ones
+    upright = lambda f: torch.cat([f[..., n_body + 42 : n_body + 84], f[..., n_body + 126 :]], -1)  # noqa: E731
+    rel = lambda f: f[..., n_body : n_body + 42]  # noqa: E731
+    torch.testing.assert_close(upright(a), upright(b), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(rel(a), rel(b), atol=1e-2)
+    knuckle = a[..., n_body + 42 + 9 * 2 : n_body + 42 + 9 * 2 + 2]  # left hand, point 9
+    seen = knuckle.abs().sum(-1) > 0
+    torch.testing.assert_close(knuckle[seen], torch.tensor([0.0, -1.0]).expand_as(knuckle[seen]),
+                               atol=1e-4, rtol=0)  # fmt: skip
+
+
 def test_preprocessor_handles_everything_missing_and_no_pose(torch):
     from islr.features.preprocess import LandmarkPreprocessor
 

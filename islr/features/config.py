@@ -31,6 +31,9 @@ class FeatureConfig:
     )
     normalize: bool = True  # centre on the shoulders' midpoint, scale by shoulder width
     hand_relative: bool = True  # add hand points relative to their wrist, scaled by hand size
+    # with hand_relative: also that hand shape turned so that the wrist-to-middle-knuckle line
+    # points up (the same shape however the signer holds their hand)
+    hand_upright: bool = False
     motion: bool = True  # add first and second differences over time
     presence: bool = True  # add per-frame detected flags per component
 

@@ -6,7 +6,8 @@ Input ``(B, L, N, C)`` float32 in the model's layout, NaN = not detected (see
 - the selected points' coordinates, centred on the shoulders' midpoint and divided by the shoulder
   width (both averaged over the sequence; falls back to all points when there is no pose);
 - hand points relative to their wrist, divided by the wrist-to-middle-knuckle length (per frame:
-  hand shape independent of distance to the camera);
+  hand shape independent of distance to the camera); with ``hand_upright`` also that shape turned
+  so that the wrist-to-knuckle line points up (independent of how the hand is held);
 - first and second differences over time (motion);
 - per-frame presence flags per component;
 every undetected value is 0 (the presence flags tell the model which zeros are missing).
@@ -88,7 +89,8 @@ class LandmarkPreprocessor(nn.Module):
     @property
     def n_features(self) -> int:
         c = self.n_coords_used
-        base = self.n_points * c + sum(size * c for _, size, _, _ in self.hands)
+        per_hand = 2 if self.cfg.hand_upright else 1
+        base = self.n_points * c + per_hand * sum(size * c for _, size, _, _ in self.hands)
         n = base * (3 if self.cfg.motion else 1)
         return n + (len(self.components) if self.cfg.presence else 0)
 
@@ -104,7 +106,7 @@ class LandmarkPreprocessor(nn.Module):
             centre, scale = self._centre_and_scale(x_all, valid_all, x, valid)
             x = torch.where(valid, (x - centre) / scale, torch.zeros_like(x))
 
-        feats = [x]
+        feats, feat_valid = [x], [valid]
         for start, size, wrist, mcp in self.hands:
             hand = x[:, :, start : start + size]
             hand_valid = valid[:, :, start : start + size]
@@ -112,7 +114,11 @@ class LandmarkPreprocessor(nn.Module):
             length = (hand[:, :, mcp : mcp + 1, :2] - w[..., :2]).norm(dim=-1, keepdim=True)
             rel = (hand - w) / length.clamp(min=EPS)
             feats.append(torch.where(hand_valid, rel, torch.zeros_like(rel)))
-        feat_valid = [valid] + [valid[:, :, s : s + n] for s, n, _, _ in self.hands]
+            feat_valid.append(hand_valid)
+            if self.cfg.hand_upright:
+                upright = _upright(rel, rel[:, :, mcp : mcp + 1, :2])
+                feats.append(torch.where(hand_valid, upright, torch.zeros_like(upright)))
+                feat_valid.append(hand_valid)
         x = torch.cat(feats, dim=2)
         v = torch.cat(feat_valid, dim=2)
         b, length_t = x.shape[0], x.shape[1]
@@ -149,6 +155,18 @@ class LandmarkPreprocessor(nn.Module):
             # (no tensor made from a list here: a CUDA graph cannot capture that copy)
             centre = torch.cat([centre[..., :2], torch.zeros_like(centre[..., 2:])], dim=-1)
         return centre, scale.clamp(min=EPS)
+
+
+def _upright(rel: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
+    """Wrist-relative hand points ``(B, L, n, C)`` in the frame of the hand's own axis (the unit
+    wrist-to-knuckle vector ``(B, L, 1, 2)``): x across it, y along it pointing up (image y runs
+    down, so an upright hand's knuckles have y < 0); z, if any, unchanged."""
+    norm = axis.norm(dim=-1, keepdim=True).clamp(min=EPS)
+    ux, uy = axis[..., :1] / norm, axis[..., 1:2] / norm
+    x, y = rel[..., :1], rel[..., 1:2]
+    across = x * -uy + y * ux
+    along = -(x * ux + y * uy)
+    return torch.cat([across, along, rel[..., 2:]], dim=-1)
 
 
 def _diff(x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
